@@ -62,7 +62,9 @@ def read_events(
 
     Rows that cannot be used are not kept and are counted in the report by
     reason, with examples: "wrong number of fields" (this covers a truncated
-    last line), "missing user id", "missing item id", "unknown event type"
+    last line), "truncated last line" (a file without a final line break
+    whose last row's final field is shorter than every earlier value of that
+    column: cut mid-value), "missing user id", "missing item id", "unknown event type"
     (a raw name absent from ``schema.event_types`` when a mapping is given,
     or a name outside ``allowed_event_types``, or an empty one), "bad
     timestamp", "bad quantity", "bad price" (present but not a finite
@@ -118,8 +120,9 @@ def read_events(
     nulls = frozenset(na_values)
 
     with _open_text(path, enc) as stream:
-        reader = _WhitespaceReader(stream) if delimiter == WHITESPACE else csv.reader(
-            stream, delimiter=delimiter
+        tail = _LastLine(stream)
+        reader = _WhitespaceReader(tail) if delimiter == WHITESPACE else csv.reader(
+            tail, delimiter=delimiter
         )
         try:
             numbered_head = _first_records(reader, 2)
@@ -138,6 +141,7 @@ def read_events(
             rows, lines, blank = _read_rows(
                 numbered_head, reader, n_fields, get, report, delimiter
             )
+            last_line = reader.line_num
         except UnicodeDecodeError as e:
             raise DataValidationError(
                 f"{source}: cannot decode as {encoding} (line "
@@ -163,6 +167,10 @@ def read_events(
         raw[f] = np.strings.strip(arr)
     del rows, columns
     lines = np.asarray(lines, np.int64)
+    if n and not tail.ended_with_line_break and lines[-1] == last_line:
+        raw, lines = _check_unterminated_last_row(
+            raw, lines, positions, n_fields, report, shown_row=tail.last.rstrip("\r\n")
+        )
     log = _validate(raw, schema, report, lines, nulls, dedupe, allowed_event_types)
     if strict:
         report.raise_if_rejects()
@@ -251,6 +259,53 @@ def sniff_delimiter(lines: list[str]) -> str:
     if ws_width >= 2 and ws_consistency >= 0.9:
         return WHITESPACE
     return best[1] if best is not None else ","
+
+
+class _LastLine:
+    """Iterates a text stream's lines, remembering the last one.
+
+    A file cut while it was being written (or copied) ends without a line
+    break; ``ended_with_line_break`` tells the reader to look at that row.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.last = ""
+
+    def __iter__(self):
+        for line in self.stream:
+            self.last = line
+            yield line
+
+    @property
+    def ended_with_line_break(self) -> bool:
+        return not self.last or self.last[-1] in "\r\n"
+
+
+def _check_unterminated_last_row(raw, lines, positions, n_fields, report, shown_row):
+    """Rejects a last row whose final field was probably cut off.
+
+    Without a final line break the last row may end mid-value and still have
+    the right field count (``...,1511544070`` cut to ``...,15115``, a valid
+    but wrong unix time). When the file's last column is a mapped field and
+    the last row's value there is shorter than every earlier value of that
+    column, the row is rejected as "truncated last line"; otherwise it is kept
+    and the missing line break is noted.
+    """
+    last_field = next((f for f, p in positions.items() if p == n_fields - 1), None)
+    n = len(lines)
+    if last_field is not None and n > 1:
+        column = raw[last_field]
+        earlier = np.strings.str_len(column[:-1])
+        earlier = earlier[earlier > 0]
+        if earlier.size and len(column[-1]) < earlier.min():
+            report.reject("truncated last line", line=int(lines[-1]), row=shown_row)
+            return {f: v[:-1] for f, v in raw.items()}, lines[:-1]
+    report.note(
+        f"line {int(lines[-1])}: the file ends without a line break; its last row "
+        "was kept because it looks complete"
+    )
+    return raw, lines
 
 
 class _WhitespaceReader:

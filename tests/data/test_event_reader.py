@@ -303,3 +303,26 @@ def test_corrupt_gzip(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataValidationError, match="truncated or corrupt"):
         read_events(path, SCHEMA)
+
+
+def test_last_line_cut_inside_its_last_field_is_a_reject(tmp_path):
+    # The cut keeps the field count: "1511544072" became "15115", a valid
+    # but wrong unix time, so only the missing line break gives it away.
+    text = "1,10,c,pv,1511544070\n2,11,c,pv,1511544071\n3,12,c,pv,15115"
+    path = write(tmp_path / "cut.csv", text)
+    schema = EventSchema(user="0", item="1", event_type="3", timestamp="4")
+    log, report = read_events(path, schema)
+    assert log.user_id.tolist() == ["1", "2"]
+    assert report.rows_read == 3
+    assert report.rejected == {"truncated last line": 1}
+    assert report.examples["truncated last line"] == [(3, "3,12,c,pv,15115")]
+
+
+def test_complete_last_line_without_line_break_is_kept_and_noted(tmp_path):
+    text = "1,10,c,pv,1511544070\n2,11,c,pv,1511544071\n3,12,c,pv,1511544072"
+    path = write(tmp_path / "whole.csv", text)
+    schema = EventSchema(user="0", item="1", event_type="3", timestamp="4")
+    log, report = read_events(path, schema)
+    assert log.user_id.tolist() == ["1", "2", "3"]
+    assert not report.rejected
+    assert any("ends without a line break" in note for note in report.notes)
