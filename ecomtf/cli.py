@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True)
     p.add_argument("--out", required=True, help=".tflite file to write")
     p.add_argument("--quantization", choices=["dynamic", "float16", "int8"], default=None)
+    p.add_argument("--calibration", metavar="FILE",
+                   help="int8 only: raw input rows to calibrate activations on (a JSON "
+                        "columnar object or JSON lines of instances, as for `predict "
+                        f"--input`); a few hundred training rows, at least {MIN_CALIBRATION_ROWS}")
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("predict", help="call an exported SavedModel (what TF Serving would run)")
@@ -130,14 +134,49 @@ def _export(args):
     print(f"exported {args.run} -> {path}")
 
 
+#: int8 activation ranges from fewer rows than this are guesses.
+MIN_CALIBRATION_ROWS = 100
+
+
 def _convert(args):
     from ecomtf import recipes
     from ecomtf.export import as_servable
     from ecomtf.export import check_tflite_parity
     from ecomtf.export import to_tflite
 
+    import tensorflow as tf
+
+    if args.calibration and args.quantization != "int8":
+        raise SystemExit("--calibration is only used with --quantization int8")
+    if args.quantization == "int8" and not args.calibration:
+        raise SystemExit(
+            "int8 quantization calibrates activations on real inputs: pass --calibration FILE "
+            f"with at least {MIN_CALIBRATION_ROWS} raw training rows (JSON lines of instances), "
+            "or use --quantization dynamic (int8 weights, no calibration needed)"
+        )
     servable = as_servable(recipes.load_run(args.run))
-    path = to_tflite(servable, args.out, quantization=args.quantization)
+    representative = None
+    if args.calibration:
+        columns = _read_inputs(args.calibration)
+        n = len(next(iter(columns.values())))
+        if n < MIN_CALIBRATION_ROWS:
+            raise SystemExit(f"{args.calibration}: {n} rows; int8 calibration needs at least "
+                             f"{MIN_CALIBRATION_ROWS}")
+        specs = _mobile_input_specs(servable)
+        missing = sorted(set(specs) - set(columns))
+        if missing:
+            raise SystemExit(f"{args.calibration}: missing inputs {missing}; the mobile signature "
+                             f"takes {sorted(specs)}")
+        # Strings as numpy unicode: the calibrator crashes on object arrays.
+        arrays = {k: np.asarray(columns[k], dtype=specs[k].dtype.as_numpy_dtype
+                                if specs[k].dtype != tf.string else str) for k in specs}
+        representative = [{k: v[i : i + 1] for k, v in arrays.items()} for i in range(n)]
+        print(f"int8: calibrating on {n:,} rows from {args.calibration}")
+    try:
+        path = to_tflite(servable, args.out, quantization=args.quantization,
+                         representative_inputs=representative)
+    except ValueError as e:  # a conversion this model cannot take: say why, no traceback
+        raise SystemExit(f"convert: {e}") from e
     print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
     inputs = servable.mobile_inputs()
     if inputs:
@@ -151,15 +190,7 @@ def _predict(args):
     import numpy as np
     import tensorflow as tf
 
-    if args.json:
-        inputs = json.loads(args.json)
-    else:
-        text = pathlib.Path(args.input).read_text()
-        try:
-            inputs = json.loads(text)
-        except json.JSONDecodeError:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-            inputs = {k: [r[k] for r in rows] for k in rows[0]}
+    inputs = json.loads(args.json) if args.json else _read_inputs(args.input)
     loaded = tf.saved_model.load(args.model)
     if args.signature not in loaded.signatures:
         raise SystemExit(f"no signature {args.signature!r}; has {sorted(loaded.signatures)}")
@@ -168,6 +199,27 @@ def _predict(args):
     tensors = {k: tf.constant(np.asarray(v), dtype=specs[k].dtype) for k, v in inputs.items()}
     out = fn(**tensors)
     print(json.dumps({k: _jsonable(v.numpy()) for k, v in out.items()}, indent=2))
+
+
+def _read_inputs(path) -> dict:
+    """A JSON columnar object, or JSON lines of instances, as ``{input: list}``."""
+    text = pathlib.Path(path).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not rows:
+        raise SystemExit(f"{path}: no input rows")
+    return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def _mobile_input_specs(servable) -> dict:
+    """Input name -> TensorSpec of the servable's first mobile signature."""
+    fn = next(iter(servable.mobile_signatures().values()))
+    (first, *rest) = fn.input_signature
+    if isinstance(first, dict):
+        return first
+    return {spec.name: spec for spec in (first, *rest)}
 
 
 def _jsonable(a):

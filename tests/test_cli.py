@@ -64,6 +64,16 @@ def test_train_export_convert_predict_from_mapping_flags(shop_log, tmp_path, cap
     assert (tmp_path / "p.tflite").stat().st_size > 1000
     assert "max |diff|" in capsys.readouterr().out
 
+    int8 = ["convert", "--run", str(run), "--out", str(tmp_path / "q.tflite"), "--quantization", "int8"]
+    with pytest.raises(SystemExit, match="--calibration"):
+        main(int8)
+    calibration = tmp_path / "calibration.jsonl"
+    calibration.write_text(json_lines(sequence_rows(run, 120)))
+    # TFLite's calibrator cannot feed [batch, steps] strings: a clear refusal.
+    with pytest.raises(SystemExit, match="rank >= 2.*item_id"):
+        main(int8 + ["--calibration", str(calibration)])
+    assert not (tmp_path / "q.tflite").exists()
+
     capsys.readouterr()
     request = {"item_id": [["", "never-seen-item"]], "event_type": [["", "view"]],
                "time_delta": [[0.0, 3.0]], "dwell_time": [[0.0, 0.0]], "price": [[0.0, 9.5]]}
@@ -71,6 +81,56 @@ def test_train_export_convert_predict_from_mapping_flags(shop_log, tmp_path, cap
     answer = json.loads(capsys.readouterr().out)
     p = answer["purchase_probability"][0]
     assert 0.0 < p < 1.0
+
+
+def json_lines(rows: list[dict]) -> str:
+    return "\n".join(json.dumps(r) for r in rows)
+
+
+def sequence_rows(run, n: int, seed: int = 0) -> list[dict]:
+    """``n`` plausible raw mobile inputs for the run's sequence model."""
+    from ecomtf import recipes
+    from ecomtf.cli import _mobile_input_specs
+    from ecomtf.export import as_servable
+
+    model = recipes.load_run(run)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        row = {}
+        for name, spec in _mobile_input_specs(as_servable(model)).items():
+            shape = [d or 1 for d in spec.shape.as_list()[1:]]
+            if name == "item_id":
+                row[name] = rng.choice(model.item_vocabulary, shape).tolist()
+            elif name == "event_type":
+                row[name] = rng.choice(model.event_vocabulary, shape).tolist()
+            else:
+                row[name] = rng.exponential(10.0, shape).tolist()
+        rows.append(row)
+    return rows
+
+
+def test_int8_convert_calibrates_on_a_file_of_real_rows(tmp_path, capsys):
+    from ecomtf.recipes import purchase
+
+    run = tmp_path / "shoppers"
+    main(["train", "purchase", "--dataset", "online-shoppers", "--epochs", "1",
+          "--hidden-units", "8", "--out", str(run)])
+    train = purchase.online_shoppers_examples(seed=42).train.features
+    rows = [{k: v[i].item() for k, v in train.items()} for i in range(150)]
+    calibration = tmp_path / "calibration.jsonl"
+    calibration.write_text(json_lines(rows))
+    capsys.readouterr()
+    out_file = tmp_path / "int8.tflite"
+    main(["convert", "--run", str(run), "--out", str(out_file), "--quantization", "int8",
+          "--calibration", str(calibration)])
+    out = capsys.readouterr().out
+    assert "calibrating on 150 rows" in out and "max |diff|" in out
+    assert out_file.stat().st_size > 1000
+    calibration.write_text(json_lines(rows[:20]))
+    with pytest.raises(SystemExit, match="at least 100"):
+        main(["convert", "--run", str(run), "--out", str(tmp_path / "x.tflite"),
+              "--quantization", "int8", "--calibration", str(calibration)])
 
 
 def test_strict_mode_fails_on_rejects(shop_log, tmp_path):

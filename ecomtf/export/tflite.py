@@ -77,6 +77,7 @@ def to_tflite(
         if quantization == "int8":
             if representative_inputs is None:
                 raise ValueError("int8 quantization needs representative_inputs")
+            _check_calibratable(mobile[keys[0]])
             samples = list(representative_inputs)
             converter.representative_dataset = lambda: iter(samples)
             # Selective quantization: everything int8 except INT8_FLOAT_OPS.
@@ -94,6 +95,25 @@ def to_tflite(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(flatbuffer)
     return out
+
+
+def _check_calibratable(fn) -> None:
+    """Fails early where TFLite's int8 calibrator cannot feed the inputs.
+
+    The calibrator (TF 2.21) crashes with ``ValueError: basic_string::_M_create``
+    (or a segmentation fault) on string inputs of rank 2 or more, such as a
+    sequence of item ids; rank-1 strings (session features) work.
+    """
+    specs = fn.input_signature
+    specs = specs[0] if len(specs) == 1 and isinstance(specs[0], dict) else {
+        s.name: s for s in specs}
+    bad = sorted(k for k, s in specs.items() if s.dtype == tf.string and s.shape.rank != 1)
+    if bad:
+        raise ValueError(
+            f"int8 quantization cannot calibrate string inputs of rank >= 2 ({', '.join(bad)}): "
+            "TFLite's calibrator does not feed them. Use quantization='dynamic' (int8 weights) "
+            "or 'float16' for sequence models."
+        )
 
 
 def litert_interpreter(path_or_bytes, num_threads: int | None = None):
