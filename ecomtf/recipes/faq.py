@@ -296,6 +296,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--top-k", type=int, default=5)
     m.add_argument("--accept-rate", type=float, default=0.95,
                    help="share of answerable validation questions the no-answer threshold keeps")
+    m.add_argument("--document-chars", type=int, default=300,
+                   help="encode only the first this many characters of each answer (cut at a word; "
+                   "the full answer is still returned): long templated answers train several "
+                   "times faster; 0 = whole answers")
+    m.add_argument("--max-seconds", type=float, default=None,
+                   help="stop training after the epoch that passes this many seconds")
     m.add_argument("--seed", type=int, default=42)
     m.add_argument("--out", default="runs/faq", help="run directory to write")
 
@@ -307,7 +313,9 @@ def train_from_args(args) -> pathlib.Path:
                         epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, output_dim=args.output_dim,
                         embedding_dim=args.embedding_dim, vocab_size=args.vocab_size,
-                        top_k=args.top_k, accept_rate=args.accept_rate, seed=args.seed)
+                        top_k=args.top_k, accept_rate=args.accept_rate,
+                        document_chars=args.document_chars or None, max_seconds=args.max_seconds,
+                        seed=args.seed)
     metrics = {"training": info}
     if len(test_q):
         metrics["test"] = evaluate(model, test_q)

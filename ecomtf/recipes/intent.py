@@ -21,6 +21,8 @@ from ecomtf import recipes
 NAME = "intent"
 HELP = "query intent classifier (labelled text -> intent, with out-of-scope detection)"
 MODEL_DIR = "intent"
+# Share of the training rows held out for validation when none is given.
+VAL_FRACTION = 0.1
 
 
 # === Training ===
@@ -36,7 +38,7 @@ def train(
     patience: int = 3,
     output_dim: int = 128,
     dropout: float = 0.3,
-    val_fraction: float = 0.1,
+    val_fraction: float = VAL_FRACTION,
     accept_rate: float = 0.97,
     max_seconds: float | None = None,
     strategy=None,
@@ -124,6 +126,7 @@ def train(
         "train_rows": len(train_data),
         "val_rows": len(val_data),
         "intents": len(model.intents),
+        "out_of_scope_val_rows": 0 if out_of_scope_val is None else len(out_of_scope_val),
         **{k: round(v, 4) for k, v in calibration.items()},
     }
     return model, info
@@ -200,11 +203,22 @@ def load_data_from_args(args):
         else:
             train_data, test = train_data.split(args.test_fraction, seed=args.seed)
     if oos and args.dataset != "clinc150":
-        train_data = train_data.take(train_data.labels != oos)
-        if val is not None:
+        is_oos = train_data.labels == oos
+        if val is None and is_oos.any():
+            # Out-of-scope rows are not a class, so they are never trained on;
+            # without a validation file all of them calibrate the threshold,
+            # next to the usual in-scope validation split (instead of the
+            # accept_rate fallback).
+            oos_val = train_data.texts[is_oos]
+            train_data, val = train_data.take(~is_oos).split(VAL_FRACTION, seed=args.seed)
+        else:
+            train_data = train_data.take(~is_oos)
+        if val is not None and oos_val is None:
             oos_val, val = val.texts[val.labels == oos], val.take(val.labels != oos)
         if test is not None:
             oos_test, test = test.texts[test.labels == oos], test.take(test.labels != oos)
+        print(f"out-of-scope ({oos!r}): {0 if oos_val is None else len(oos_val):,} validation rows "
+              f"for calibration, {0 if oos_test is None else len(oos_test):,} test rows")
     return train_data, val, test, oos_val, oos_test
 
 
@@ -251,7 +265,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                      "(--data = their folder as published)")
     src.add_argument("--text-col", default="text", help="text column / JSON field")
     src.add_argument("--label-col", default="label", help="intent column / JSON field")
-    src.add_argument("--val-data", help="validation file (default: 10%% of the training rows)")
+    src.add_argument("--val-data", help="validation file (default: 10%% of the training rows; "
+                     "with --out-of-scope-label, the training file's out-of-scope rows calibrate the threshold)")
     src.add_argument("--test-data", help="test file (default: --test-fraction of the rows)")
     src.add_argument("--test-fraction", type=float, default=0.2)
     src.add_argument("--out-of-scope-label", default=None,
