@@ -28,17 +28,25 @@ def test_cli_forecasts_a_weekly_csv_from_mapping_flags_alone(weekly_csv, tmp_pat
     assert set(overall["SalesForecaster"]) >= {"smape", "mae", "rmse", "mase", "wape", "pinball", "coverage"}
     assert metrics["backtest"]["origins"] == ["2024-01-29", "2024-03-11"]  # data ends 2024-04-15
     assert metrics["reject_report"]["rows_rejected"] == 3
+    # What the reader did to kept rows is stated, printed and in metrics.json:
+    # south|C-3 starts late, north|B-2 stops early, returns stay negative.
+    notes = metrics["reject_report"]["notes"]
+    assert any(n.startswith("fill policy 'zero': 2 missing week(s) inside series' active ranges set to 0")
+               for n in notes)
+    assert any(n.startswith("1 series start after and 1 stop before the table's date range") for n in notes)
+    assert any("negative target value(s) (returns) kept as they are" in n for n in notes)
+    assert all(f"note: {n}" in printed for n in notes)
     # The forecast of the 6 weeks after the data, per series, with quantiles.
     rows = list(csv.DictReader(open(run / "forecast.csv")))
     assert len(rows) == 6 * 6 and rows[0].keys() >= {"shop", "sku", "date", "forecast", "p10", "p90"}
     assert rows[0]["date"] == "2024-04-22"
     assert all(float(r["p10"]) <= float(r["forecast"]) <= float(r["p90"]) for r in rows)
     assert (run / "backtest_per_series.csv").is_file()
-    pytest.importorskip("matplotlib")
-    assert (run / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     model = recipes.load_run(run)
     assert model.freq == "W" and model.horizon == 6 and model.known_cols == ["unit_price", "on_promo", "is_holiday"]
+    # Net units can be negative (returns), so forecasts are not clipped at 0.
+    assert model.nonnegative is False
     table, _ = forecast.read_table_from_args(_args(weekly_csv))
     fc = forecast.forecast_table(model, table)
     got = {(r["shop"], r["sku"], r["date"]): float(r["forecast"]) for r in rows}
@@ -48,6 +56,9 @@ def test_cli_forecasts_a_weekly_csv_from_mapping_flags_alone(weekly_csv, tmp_pat
     from ecomtf.export import as_servable
 
     assert type(as_servable(model)).__name__ == "SalesForecasterServable"
+    # Last: without the optional plotting extra the rest still ran.
+    pytest.importorskip("matplotlib")
+    assert (run / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _args(path):
