@@ -136,3 +136,29 @@ def test_servable_needs_a_catalog():
     model = TwoTowerRetrieval.from_dataset({"user_id": np.array(["u"]), "item_id": np.array(["a"])}, output_dim=2)
     with pytest.raises(ValueError, match="no catalog to index"):
         ex.as_servable(model)
+
+
+def test_tflite_on_device_top_k_over_a_100k_item_catalog(trained, data, tmp_path):
+    """Issue #3: on-device top-k over ~100k items, parity-checked with LiteRT."""
+    model, _ = trained
+    n, d = 100_000, model.candidate_tower.output_dim
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(n, d)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    ids = np.array([f"sku{i}" for i in range(n)])
+    big = TwoTowerServable(model, max_k=20, candidate_embeddings=emb, candidate_ids=ids)
+    assert big.mobile_max_items == n
+    exclude = [["sku0", ""], ["", ""], ["sku5", "sku7"], ["", ""]]
+    request = _request(data, list(range(4)), [10, 20, 5, 1], exclude, length=big.mobile_history_length)
+    out = tmp_path / "retrieval_100k.tflite"
+    diffs = run_tflite_test(big, out, request, signature_key="recommend", atol=1e-4)
+    assert diffs["scores"] <= 1e-4
+    assert out.stat().st_size > n * d * 4  # the whole index is in the file
+    lite = ex.run_tflite(out, request, signature_key="recommend")
+    want = ex.call_signature(big.mobile_signatures()["recommend"], request)
+    np.testing.assert_array_equal(lite["item_ids"].astype(str), want["item_ids"].numpy().astype(str))
+    # The top 10 of row 0 is the brute-force top 10 over all 100k items, sku0 excluded.
+    q = model({k: tf.constant(v[:1]) for k, v in request.items()
+               if k in model.query_tower.input_names()}).numpy()
+    order = [i for i in np.argsort(-(emb @ q[0]), kind="stable") if i != 0][:10]
+    assert lite["item_ids"][0][:10].astype(str).tolist() == ids[order].tolist()
