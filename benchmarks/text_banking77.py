@@ -18,6 +18,7 @@ from benchmarks.common import machine
 from benchmarks.common import print_table
 from benchmarks.common import shared_data
 from benchmarks.text_common import Timer
+from benchmarks.text_common import train_option
 from benchmarks.text_common import tfidf_logistic_regression
 
 
@@ -27,6 +28,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=train_option,
+                        help="extra intent.train / encoder option, e.g. --set output_dim=256 "
+                             "--set char_ngram_widths=(2,3,4,5,6); repeatable")
     args = parser.parse_args(argv)
 
     from ecomtf import text
@@ -49,9 +53,10 @@ def main(argv=None):
     for encoder in [e for e in args.encoders.split(",") if e]:
         with Timer() as t:
             model, info = intent.train(train, encoder=encoder, epochs=args.epochs, seed=args.seed,
-                                       patience=4 if encoder == "ngram" else 5)
+                                       patience=4 if encoder == "ngram" else 5, **dict(args.set))
         rep = intent.evaluate(model, test)
-        rows.append({"model": f"ecomtf IntentClassifier ({encoder}, {info['epochs_run']} epochs)",
+        rows.append({"model": f"ecomtf IntentClassifier ({encoder}, {info['epochs_run']} epochs"
+                              + "".join(f", {k}={v}" for k, v in args.set) + ")",
                      "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
                      "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
         print_table("so far", rows)

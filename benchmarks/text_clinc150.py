@@ -28,6 +28,7 @@ from benchmarks.common import machine
 from benchmarks.common import print_table
 from benchmarks.common import shared_data
 from benchmarks.text_common import Timer
+from benchmarks.text_common import train_option
 from benchmarks.text_common import baseline_top_scores
 from benchmarks.text_common import tfidf_logistic_regression
 
@@ -67,6 +68,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=train_option,
+                        help="extra intent.train / encoder option, e.g. --set output_dim=256 "
+                             "--set char_ngram_widths=(2,3,4,5,6); repeatable")
     args = parser.parse_args(argv)
 
     from ecomtf import text
@@ -90,9 +94,10 @@ def main(argv=None):
         with Timer() as t:
             model, info = intent.train(train, val, out_of_scope_val=oos_val, encoder=encoder,
                                        epochs=args.epochs, seed=args.seed,
-                                       patience=4 if encoder == "ngram" else 5)
+                                       patience=4 if encoder == "ngram" else 5, **dict(args.set))
         v, te = model.classify(val.texts), model.classify(test.texts)
-        rows += evaluate(f"ecomtf {encoder} ({info['epochs_run']} ep, T={model.temperature:.2f})",
+        rows += evaluate(f"ecomtf {encoder} ({info['epochs_run']} ep, T={model.temperature:.2f}"
+                         + "".join(f", {k}={v}" for k, v in args.set) + ")",
                          v["intent"], v["score"], model.classify(oos_val)["score"], te["intent"],
                          te["score"], model.classify(oos_test)["score"], val.labels, test.labels,
                          {"train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})

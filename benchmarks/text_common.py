@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import resource
 import time
 
@@ -13,6 +14,17 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def train_option(text: str) -> tuple[str, object]:
+    """``"name=value"`` -> ``(name, value)``, the value read as a Python literal."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise ValueError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
 
 
 class Timer:
