@@ -201,3 +201,20 @@ def test_reload_config_is_a_full_replacement(exported, tmp_path):
         assert code == grpc.StatusCode.FAILED_PRECONDITION
         assert "assign label to version 2 of model hp2" in msg
         channel.close()
+
+
+def test_grpc_binds_loopback_and_bounds_message_size(exported):
+    from ecomtf.serving import LocalModelServer
+
+    text = cfg.generate_model_config(exported, "latest", models=["hp2"])
+    with LocalModelServer(text, rest_api_port=None, grpc_port=0, file_system_poll_wait_seconds=0,
+                          max_request_bytes=4096) as srv:
+        assert srv.host == "127.0.0.1" and srv.grpc_target.startswith("127.0.0.1:")  # the default
+        channel = grpc.insecure_channel(srv.grpc_target)
+        predict = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        small = predict_request("hp2", {"x": np.ones([8], np.float32)})
+        assert predict.Predict(small, timeout=10).outputs
+        big = predict_request("hp2", {"x": np.ones([4096], np.float32)})  # 16 KiB > 4 KiB
+        code, _ = rpc_error(predict.Predict, big)
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        channel.close()
