@@ -167,7 +167,7 @@ def _convert(args):
         if missing:
             raise SystemExit(f"{args.calibration}: missing inputs {missing}; the mobile signature "
                              f"takes {sorted(specs)}")
-        # Strings as numpy unicode: the calibrator crashes on object arrays.
+        # Strings as numpy str arrays: the form the calibrator is tested with.
         arrays = {k: np.asarray(columns[k], dtype=specs[k].dtype.as_numpy_dtype
                                 if specs[k].dtype != tf.string else str) for k in specs}
         representative = [{k: v[i : i + 1] for k, v in arrays.items()} for i in range(n)]
