@@ -59,6 +59,8 @@ def to_tflite(
     servable = as_servable(model)
     mobile = servable.mobile_signatures()
     keys = list(signature_keys or mobile)
+    if quantization == "int8":
+        _check_calibratable(mobile[keys[0]])
     with tempfile.TemporaryDirectory() as tmp:
         # Saving first (rather than from_concrete_functions) keeps each
         # signature's name and its input/output names in the .tflite file.
@@ -77,7 +79,6 @@ def to_tflite(
         if quantization == "int8":
             if representative_inputs is None:
                 raise ValueError("int8 quantization needs representative_inputs")
-            _check_calibratable(mobile[keys[0]])
             samples = list(representative_inputs)
             converter.representative_dataset = lambda: iter(samples)
             # Selective quantization: everything int8 except INT8_FLOAT_OPS.
