@@ -158,20 +158,19 @@ def taobao(args) -> dict:
     known = set(np.concatenate(data.train.item_ids))
     in_train = float(np.mean([t in known for t in targets]))
     print(f"{data.description}; repeat targets {repeats:.1%}, targets seen in training {in_train:.1%}")
-    rows, _ = _baselines(data, sampled=True)
+    rows, _ = _baselines(data)
     model, m = _train(data, "taobao sasrec", args.taobao_epochs, args.time_budget,
                       embedding_dim=64, max_len=50, num_blocks=2, dropout=0.3, min_item_count=2,
                       loss="sampled_softmax", num_sampled=2000, learning_rate=1e-3)
-    rows.append(_row("ours: sasrec (event types, time gaps)", m, sampled=True))
+    rows.append(_row("ours: sasrec (event types, time gaps)", m))
     print_table(f"Taobao UserBehavior head, {len(targets)} users, next item after the last event, "
                 f"full ranking over {len(data.catalog):,} items (seen excluded, target kept)", rows)
     # The same, on the users whose target is an item they never touched before.
     fresh = np.array([t not in set(s) for t, s in zip(targets, data.test.seen)])
     sub = _subset(data.test, fresh)
     sub_data = next_item.NextItemData("user", data.train, None, sub, data.catalog, "")
-    rows2, _ = _baselines(sub_data, sampled=True)
-    rows2.append(_row("ours: sasrec (event types, time gaps)", next_item.evaluate(model, sub_data, sampled=True),
-                      sampled=True))
+    rows2, _ = _baselines(sub_data)
+    rows2.append(_row("ours: sasrec (event types, time gaps)", next_item.evaluate(model, sub_data)))
     print_table(f"Taobao, only the {int(fresh.sum())} users whose target is a new item for them", rows2)
     return {"rows": rows, "rows_new_targets": rows2, "repeat_targets": repeats,
             "targets_in_train": in_train, "train": m}

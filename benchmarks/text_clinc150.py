@@ -28,8 +28,9 @@ from benchmarks.common import machine
 from benchmarks.common import print_table
 from benchmarks.common import shared_data
 from benchmarks.text_common import Timer
-from benchmarks.text_common import train_option
+from benchmarks.text_common import add_train_options
 from benchmarks.text_common import baseline_top_scores
+from benchmarks.text_common import options_label
 from benchmarks.text_common import tfidf_logistic_regression
 
 
@@ -68,9 +69,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=train_option,
-                        help="extra intent.train / encoder option, e.g. --set output_dim=256 "
-                             "--set char_ngram_widths=(2,3,4,5,6); repeatable")
+    add_train_options(parser)
     args = parser.parse_args(argv)
 
     from ecomtf import text
@@ -97,7 +96,7 @@ def main(argv=None):
                                        patience=4 if encoder == "ngram" else 5, **dict(args.set))
         v, te = model.classify(val.texts), model.classify(test.texts)
         rows += evaluate(f"ecomtf {encoder} ({info['epochs_run']} ep, T={model.temperature:.2f}"
-                         + "".join(f", {k}={v}" for k, v in args.set) + ")",
+                         + options_label(args.set) + ")",
                          v["intent"], v["score"], model.classify(oos_val)["score"], te["intent"],
                          te["score"], model.classify(oos_test)["score"], val.labels, test.labels,
                          {"train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})

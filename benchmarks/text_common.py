@@ -16,6 +16,18 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def add_train_options(parser) -> None:
+    """``--set NAME=VALUE`` (repeatable): extra ``intent.train`` / encoder options."""
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=train_option,
+                        help="extra intent.train / encoder option, e.g. --set output_dim=256 "
+                             "--set char_ngram_widths=(2,3,4,5,6); repeatable")
+
+
+def options_label(options) -> str:
+    """``", output_dim=256, ..."`` for a row label (empty without options)."""
+    return "".join(f", {k}={v}" for k, v in options)
+
+
 def train_option(text: str) -> tuple[str, object]:
     """``"name=value"`` -> ``(name, value)``, the value read as a Python literal."""
     name, sep, value = text.partition("=")

@@ -142,9 +142,8 @@ def _convert(args):
     from ecomtf import recipes
     from ecomtf.export import as_servable
     from ecomtf.export import check_tflite_parity
+    from ecomtf.export import signature_input_specs
     from ecomtf.export import to_tflite
-
-    import tensorflow as tf
 
     if args.calibration and args.quantization != "int8":
         raise SystemExit("--calibration is only used with --quantization int8")
@@ -162,14 +161,14 @@ def _convert(args):
         if n < MIN_CALIBRATION_ROWS:
             raise SystemExit(f"{args.calibration}: {n} rows; int8 calibration needs at least "
                              f"{MIN_CALIBRATION_ROWS}")
-        specs = _mobile_input_specs(servable)
+        specs = signature_input_specs(next(iter(servable.mobile_signatures().values())))
         missing = sorted(set(specs) - set(columns))
         if missing:
             raise SystemExit(f"{args.calibration}: missing inputs {missing}; the mobile signature "
                              f"takes {sorted(specs)}")
         # Strings as numpy str arrays: the form the calibrator is tested with.
-        arrays = {k: np.asarray(columns[k], dtype=specs[k].dtype.as_numpy_dtype
-                                if specs[k].dtype != tf.string else str) for k in specs}
+        arrays = {k: np.asarray(columns[k], dtype=str if specs[k].dtype.name == "string"
+                                else specs[k].dtype.as_numpy_dtype) for k in specs}
         representative = [{k: v[i : i + 1] for k, v in arrays.items()} for i in range(n)]
         print(f"int8: calibrating on {n:,} rows from {args.calibration}")
     try:
@@ -211,15 +210,6 @@ def _read_inputs(path) -> dict:
     if not rows:
         raise SystemExit(f"{path}: no input rows")
     return {k: [r[k] for r in rows] for k in rows[0]}
-
-
-def _mobile_input_specs(servable) -> dict:
-    """Input name -> TensorSpec of the servable's first mobile signature."""
-    fn = next(iter(servable.mobile_signatures().values()))
-    (first, *rest) = fn.input_signature
-    if isinstance(first, dict):
-        return first
-    return {spec.name: spec for spec in (first, *rest)}
 
 
 def _jsonable(a):

@@ -9,6 +9,7 @@ from ecomtf.export.servable import as_servable
 from ecomtf.export.servable import call_signature
 from ecomtf.export.servable import dict_signature
 from ecomtf.export.servable import register_servable
+from ecomtf.export.servable import signature_input_specs
 from ecomtf.export.tflite import check_tflite_parity
 from ecomtf.export.tflite import litert_interpreter
 from ecomtf.export.tflite import run_tflite

@@ -61,6 +61,14 @@ def call_signature(fn, inputs: dict) -> dict:
     return fn(**tensors)
 
 
+def signature_input_specs(fn) -> dict:
+    """Input name -> ``tf.TensorSpec`` of a signature ``tf.function`` (either form)."""
+    sig = fn.input_signature
+    if len(sig) == 1 and isinstance(sig[0], dict):
+        return dict(sig[0])
+    return {spec.name: spec for spec in sig}
+
+
 def dict_signature(fn, specs: dict):
     """A ``tf.function`` taking one dict of named raw inputs.
 

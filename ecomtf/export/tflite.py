@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from ecomtf.export.servable import as_servable
 from ecomtf.export.servable import call_signature
+from ecomtf.export.servable import signature_input_specs
 
 QUANTIZATIONS = (None, "dynamic", "float16", "int8")
 
@@ -105,10 +106,7 @@ def _check_calibratable(fn) -> None:
     (or a segmentation fault) on string inputs of rank 2 or more, such as a
     sequence of item ids; rank-1 strings (session features) work.
     """
-    specs = fn.input_signature
-    specs = specs[0] if len(specs) == 1 and isinstance(specs[0], dict) else {
-        s.name: s for s in specs}
-    bad = sorted(k for k, s in specs.items() if s.dtype == tf.string and s.shape.rank != 1)
+    bad = sorted(k for k, s in signature_input_specs(fn).items() if s.dtype == tf.string and s.shape.rank != 1)
     if bad:
         raise ValueError(
             f"int8 quantization cannot calibrate string inputs of rank >= 2 ({', '.join(bad)}): "
