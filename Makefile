@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Test workers (pytest-xdist): CI has 2 cores; the TF-heavy tests spend much of
+# their time in single-threaded work (imports, tracing, child processes).
+TEST_WORKERS ?= 2
+
 .PHONY: demo test test-slow bench serve clean
 
 $(STAMP): setup.cfg setup.py
@@ -16,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/ecomtf demo --out export
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n $(TEST_WORKERS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q

@@ -14,6 +14,7 @@ from ecomtf.export.tflite import check_tflite_parity
 from ecomtf.export.tflite import litert_interpreter
 from ecomtf.export.tflite import run_tflite
 from ecomtf.export.tflite import to_tflite
+from ecomtf.export.verify import run_calls_in_fresh_process
 from ecomtf.export.verify import run_in_fresh_process
 from ecomtf.export.warmup import read_warmup
 from ecomtf.export.warmup import write_warmup

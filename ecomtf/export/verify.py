@@ -26,10 +26,11 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (TF Serving links the TF Text kernels)
 args = json.loads(sys.argv[1])
 loaded = tf.saved_model.load(args["model"])
-fn = loaded.signatures[args["signature"]]
-inputs = dict(np.load(args["inputs"], allow_pickle=True))
-out = fn(**{k: tf.constant(v) for k, v in inputs.items()})
-np.savez(args["outputs"], **{k: v.numpy() for k, v in out.items()})  # strings: object arrays
+for call in args["calls"]:
+    fn = loaded.signatures[call["signature"]]
+    inputs = dict(np.load(call["inputs"], allow_pickle=True))
+    out = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+    np.savez(call["outputs"], **{k: v.numpy() for k, v in out.items()})  # strings: object arrays
 print(json.dumps({"modules": sorted(m for m in sys.modules if m.split(".")[0] == "ecomtf")}))
 """
 
@@ -45,15 +46,33 @@ def run_in_fresh_process(
     Returns:
         The signature's outputs (string tensors come back as bytes arrays).
     """
+    return run_calls_in_fresh_process(saved_model_dir, [(signature, inputs)])[0]
+
+
+def run_calls_in_fresh_process(saved_model_dir, calls) -> list[dict[str, np.ndarray]]:
+    """Several signature calls of one SavedModel in one new Python process.
+
+    Like ``run_in_fresh_process``, but the process (TensorFlow import and
+    model load, most of the cost) is paid once for all ``calls``.
+
+    Args:
+        saved_model_dir: the SavedModel (a version directory).
+        calls: ``(signature_name, inputs)`` pairs, run in order.
+
+    Returns:
+        One output dict per call, in order.
+    """
+    calls = list(calls)
+    if not calls:
+        raise ValueError("no calls given")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        np.savez(tmp / "in.npz", **{k: _portable(v) for k, v in inputs.items()})
-        args = {
-            "model": str(pathlib.Path(saved_model_dir).resolve()),
-            "signature": signature,
-            "inputs": str(tmp / "in.npz"),
-            "outputs": str(tmp / "out.npz"),
-        }
+        specs = []
+        for i, (signature, inputs) in enumerate(calls):
+            np.savez(tmp / f"in{i}.npz", **{k: _portable(v) for k, v in inputs.items()})
+            specs.append({"signature": signature, "inputs": str(tmp / f"in{i}.npz"),
+                          "outputs": str(tmp / f"out{i}.npz")})
+        args = {"model": str(pathlib.Path(saved_model_dir).resolve()), "calls": specs}
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         proc = subprocess.run(
             [sys.executable, "-c", _RUN, json.dumps(args)],
@@ -63,12 +82,15 @@ def run_in_fresh_process(
             env=env,
         )
         if proc.returncode != 0:
+            names = ", ".join(sorted({s for s, _ in calls}))
             raise RuntimeError(
-                f"fresh-process call of {saved_model_dir} [{signature}] failed:\n"
-                + proc.stderr[-4000:]
+                f"fresh-process call of {saved_model_dir} [{names}] failed:\n" + proc.stderr[-4000:]
             )
-        with np.load(tmp / "out.npz", allow_pickle=True) as out:
-            return {k: out[k] for k in out.files}
+        answers = []
+        for spec in specs:
+            with np.load(spec["outputs"], allow_pickle=True) as out:
+                answers.append({k: out[k] for k in out.files})
+        return answers
 
 
 def _portable(value) -> np.ndarray:

@@ -102,20 +102,20 @@ def test_export_fresh_process_equals_predict(trained, tmp_path):
     servable = PurchasePredictorServable(model, examples=few)
     path = run_export_test(servable, tmp_path / "purchase")
     want = model.predict(few, verbose=0)[:, 0]
-    from ecomtf.export import run_in_fresh_process
+    from ecomtf.export import run_calls_in_fresh_process
 
-    got = run_in_fresh_process(path, few)["purchase_probability"]
-    np.testing.assert_allclose(got, want, atol=1e-5)
-    # Sequences longer than the model's length, padded on the right, same answer.
+    # Sequences longer than the model's length, padded on the right, must give the same answer.
     longer = dict(few)
     for k in ("item_id", "event_type", "time_delta", "dwell_time"):
         v = few[k]
         pad = np.full((len(v), 3), "" if v.dtype.kind == "U" else 0, v.dtype)
         longer[k] = np.concatenate([v, pad], axis=1)
-    got2 = run_in_fresh_process(path, longer)["purchase_probability"]
-    np.testing.assert_allclose(got2, want, atol=1e-5)
-    # TF Serving's Classify API path: tf.Example in, scores out.
-    cls = run_in_fresh_process(path, {"inputs": to_tf_examples(few)}, signature="classify")
+    # The same child also answers TF Serving's Classify API path: tf.Example in, scores out.
+    got, got2, cls = run_calls_in_fresh_process(
+        path, [("serving_default", few), ("serving_default", longer),
+               ("classify", {"inputs": to_tf_examples(few)})])
+    np.testing.assert_allclose(got["purchase_probability"], want, atol=1e-5)
+    np.testing.assert_allclose(got2["purchase_probability"], want, atol=1e-5)
     np.testing.assert_allclose(cls["scores"][:, 1], want, atol=1e-5)
     assert cls["classes"][0].tolist() == [b"no_purchase", b"purchase"]
 
