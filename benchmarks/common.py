@@ -24,12 +24,12 @@ def machine() -> str:
 
 
 def print_table(title: str, rows: list[dict]) -> None:
-    """Prints rows (dicts with the same keys) as an aligned table."""
+    """Prints rows (dicts) as an aligned table; a key a row lacks is a blank cell."""
     print(f"\n{title}")
     if not rows:
         return
-    keys = list(rows[0])
-    cells = [[_fmt(r.get(k)) for k in keys] for r in rows]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    cells = [[_fmt(r[k]) if k in r else "" for k in keys] for r in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
     print("  ".join(k.ljust(w) for k, w in zip(keys, widths)))
     for c in cells:

@@ -19,6 +19,7 @@ from benchmarks.common import print_table
 from benchmarks.common import shared_data
 from benchmarks.text_common import Timer
 from benchmarks.text_common import add_train_options
+from benchmarks.text_common import epochs_label
 from benchmarks.text_common import options_label
 from benchmarks.text_common import tfidf_logistic_regression
 
@@ -54,10 +55,10 @@ def main(argv=None):
             model, info = intent.train(train, encoder=encoder, epochs=args.epochs, seed=args.seed,
                                        patience=4 if encoder == "ngram" else 5, **dict(args.set))
         rep = intent.evaluate(model, test)
-        rows.append({"model": f"ecomtf IntentClassifier ({encoder}, {info['epochs_run']} epochs"
+        rows.append({"model": f"ecomtf IntentClassifier ({encoder}, {epochs_label(info)}"
                               + options_label(args.set) + ")",
                      "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
-                     "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
+                     "val_accuracy": info["val_accuracy"], "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
         print_table("so far", rows)
         print(metrics.format_confusion_report(rep, worst=8))
     print_table("Banking77 test (3,080 queries, 77 intents)", rows)

@@ -29,6 +29,7 @@ from benchmarks.common import print_table
 from benchmarks.common import shared_data
 from benchmarks.text_common import Timer
 from benchmarks.text_common import add_train_options
+from benchmarks.text_common import epochs_label
 from benchmarks.text_common import baseline_top_scores
 from benchmarks.text_common import options_label
 from benchmarks.text_common import tfidf_logistic_regression
@@ -95,7 +96,7 @@ def main(argv=None):
                                        epochs=args.epochs, seed=args.seed,
                                        patience=4 if encoder == "ngram" else 5, **dict(args.set))
         v, te = model.classify(val.texts), model.classify(test.texts)
-        rows += evaluate(f"ecomtf {encoder} ({info['epochs_run']} ep, T={model.temperature:.2f}"
+        rows += evaluate(f"ecomtf {encoder} ({epochs_label(info)}, T={model.temperature:.2f}"
                          + options_label(args.set) + ")",
                          v["intent"], v["score"], model.classify(oos_val)["score"], te["intent"],
                          te["score"], model.classify(oos_test)["score"], val.labels, test.labels,

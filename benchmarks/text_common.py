@@ -77,3 +77,11 @@ def baseline_top_scores(model, texts):
     """``(predicted labels, max probability)`` of a fitted sklearn pipeline."""
     p = model.predict_proba(list(texts))
     return model.classes_[p.argmax(1)], p.max(1)
+
+
+def epochs_label(info) -> str:
+    """``"9 epochs"``, or ``"5 members, 9+11+12+9+13 epochs"`` for an ensemble."""
+    epochs = info.get("member_epochs") or [info["epochs_run"]]
+    if len(epochs) == 1:
+        return f"{epochs[0]} epochs"
+    return f"{len(epochs)} members, {'+'.join(map(str, epochs))} epochs"

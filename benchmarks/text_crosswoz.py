@@ -28,6 +28,7 @@ import ecomtf  # noqa: F401  (tf.keras -> tf_keras)
 from benchmarks.common import machine
 from benchmarks.common import print_table
 from benchmarks.common import shared_data
+from benchmarks.text_common import epochs_label
 from benchmarks.text_common import Timer
 from benchmarks.text_common import tfidf_logistic_regression
 
@@ -70,7 +71,7 @@ def main(argv=None):
             model, info = intent.train(train, epochs=args.epochs, seed=args.seed, patience=4,
                                        verbose=0)
         pred = model.classify(test.texts)["intent"]
-        rows.append({"task": task, "model": f"ecomtf ngram ({info['epochs_run']} ep)",
+        rows.append({"task": task, "model": f"ecomtf ngram ({epochs_label(info)})",
                      "labels": len(model.intents), "test_rows": len(test), "unseen_label_share": unseen,
                      "accuracy": metrics.accuracy(test.labels, pred),
                      "macro_f1": metrics.macro_f1(test.labels, pred),

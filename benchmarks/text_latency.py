@@ -13,7 +13,9 @@ queries:
   ``tf.function``, without head, softmax or label lookup);
 - the TF Text tokenization alone (FastBertNormalizer + FastWordpieceTokenizer);
 - the ``.tflite`` model under LiteRT with the TF Text kernels;
-- the scikit-learn TF-IDF + logistic regression baseline's ``predict_proba``.
+- the scikit-learn TF-IDF + logistic regression baseline's ``predict_proba``;
+- with ``--members N``, the exported N-member ensemble too (the other rows
+  stay the single model's, so the ensemble's cost is a ratio in one process).
 
 Each figure is the median over repeated calls; ratios are to the bare
 encoder measured in the same process (machine load cancels out).
@@ -51,6 +53,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--members", type=int, default=1, help="also time an ensemble of this many")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -73,6 +76,15 @@ def main(argv=None):
         path = save_for_serving(servable, tmp / "intent")
         lite_path = to_tflite(servable, tmp / "intent.tflite")
     serving = tf.saved_model.load(str(path)).signatures["serving_default"]
+    ensemble = ensemble_lite = None
+    if args.members > 1:
+        big, _ = intent.train(train, epochs=args.epochs, members=args.members, verbose=0)
+        with intent.without_layer_traces():
+            big_path = save_for_serving(IntentClassifierServable(big, examples=test.texts[:4]),
+                                        tmp / "ensemble")
+            big_lite = to_tflite(IntentClassifierServable(big), tmp / "ensemble.tflite")
+        ensemble = tf.saved_model.load(str(big_path)).signatures["serving_default"]
+        ensemble_lite = litert_interpreter(big_lite, num_threads=2).get_signature_runner("mobile")
     encoder = tf.function(lambda t: model.encoder(t, training=False),
                           input_signature=[tf.TensorSpec([None], tf.string)])
     tokenizer = tf.function(lambda t: model.encoder.tokenizer(t).flat_values,
@@ -95,6 +107,11 @@ def main(argv=None):
             "TF-IDF + LR predict_proba (sklearn)": median_ms(lambda b: lr.predict_proba(list(b)),
                                                             [list(t) for t in texts], repeats),
         }
+        if ensemble is not None:
+            figures[f"exported {args.members}-member ensemble serving_default"] = median_ms(
+                lambda b: ensemble(text=b), tensors, repeats)
+            figures[f"{args.members}-member ensemble TFLite (LiteRT, 2 threads)"] = median_ms(
+                lambda b: ensemble_lite(text=b), objects, repeats)
         base = figures["bare encoder (tf.function)"]
         for name, ms in figures.items():
             rows.append({"batch": batch, "what": name, "median_ms": round(ms, 3),
@@ -102,6 +119,8 @@ def main(argv=None):
     print_table("Latency, in-process, median per call", rows)
     print(f"\nTFLite file: {lite_path.stat().st_size / 1024:.0f} KiB; SavedModel saved_model.pb: "
           f"{(path / 'saved_model.pb').stat().st_size / 1024:.0f} KiB")
+    if ensemble is not None:
+        print(f"{args.members}-member ensemble TFLite file: {big_lite.stat().st_size / 1024:.0f} KiB")
 
 
 if __name__ == "__main__":

@@ -55,13 +55,18 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         feature_dropout: in training, drop this fraction of feature
             occurrences (regularizes, as word dropout does).
         embeddings_regularizer: optional regularizer for the table.
+        groups: independent encodings side by side (for ensembles): each
+            feature has ``groups`` embeddings of ``output_dim``, each group
+            its own feature-dropout mask and pooling count. The output is
+            ``[batch, groups * output_dim]``, group ``g`` in columns
+            ``g * output_dim .. (g + 1) * output_dim``.
 
     Call arguments:
         text: string tensor ``[batch]`` or ``[batch, 1]``.
         training: whether feature dropout applies.
 
     Returns:
-        ``[batch, output_dim]`` float tensor.
+        ``[batch, groups * output_dim]`` float tensor.
 
     Example:
         >>> texts = ["where is my order", "cancel my order", "我想退货"]
@@ -88,6 +93,7 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         pooling: str = "sqrtn",
         feature_dropout: float = 0.0,
         embeddings_regularizer=None,
+        groups: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -102,6 +108,9 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         self.pooling = str(pooling)
         self.feature_dropout = float(feature_dropout)
         self.embeddings_regularizer = tf.keras.regularizers.get(embeddings_regularizer)
+        self.groups = int(groups)
+        if self.groups < 1:
+            raise ValueError(f"groups must be >= 1, got {groups}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if self.char_ngram_vocabulary and not self.char_vocabulary:
@@ -133,7 +142,7 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         total = self._char_offset + (len(self.char_ngram_vocabulary) + 1 if self.char_ngram_lookup else 0)
         self.embedding = tf.keras.layers.Embedding(
             total,
-            self.output_dim,
+            self.groups * self.output_dim,
             embeddings_initializer=tf.keras.initializers.RandomNormal(stddev=0.05),
             embeddings_regularizer=self.embeddings_regularizer,
             name="embedding",
@@ -279,20 +288,21 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         # (not a TFLite builtin).
         ids = tf.concat(ids_list, 0) if len(ids_list) > 1 else ids_list[0]
         rows = tf.cast(tf.concat(rows_list, 0) if len(rows_list) > 1 else rows_list[0], tf.int32)
+        # weight: [features, 1], or one column per group under feature dropout.
         weight = tf.cast(tf.concat(known_list, 0) if len(known_list) > 1 else known_list[0], tf.float32)
+        weight = tf.expand_dims(weight, -1)
         if training and self.feature_dropout > 0:
-            keep = tf.random.uniform(tf.shape(weight)) >= self.feature_dropout
+            keep = tf.random.uniform([tf.shape(weight)[0], self.groups]) >= self.feature_dropout
             weight *= tf.cast(keep, tf.float32)
-        vectors = self.embedding(ids) * tf.expand_dims(weight, -1)
-        total = tf.math.unsorted_segment_sum(vectors, rows, batch)
-        if self.pooling == "sum":
-            return total
-        count = tf.expand_dims(tf.math.unsorted_segment_sum(weight, rows, batch), -1)
-        count = tf.maximum(count, 1.0)
-        return total / (tf.sqrt(count) if self.pooling == "sqrtn" else count)
+        vectors = tf.reshape(self.embedding(ids), [-1, self.groups, self.output_dim])
+        total = tf.math.unsorted_segment_sum(vectors * tf.expand_dims(weight, -1), rows, batch)
+        if self.pooling != "sum":
+            count = tf.maximum(tf.math.unsorted_segment_sum(weight, rows, batch), 1.0)
+            total /= tf.expand_dims(tf.sqrt(count) if self.pooling == "sqrtn" else count, -1)
+        return tf.reshape(total, [-1, self.groups * self.output_dim])
 
     def compute_output_shape(self, input_shape):
-        return tf.TensorShape([input_shape[0], self.output_dim])
+        return tf.TensorShape([input_shape[0], self.groups * self.output_dim])
 
     # === Config ===
     def get_config(self):
@@ -308,6 +318,7 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
             "lower_case": self.lower_case,
             "pooling": self.pooling,
             "feature_dropout": self.feature_dropout,
+            "groups": self.groups,
             "embeddings_regularizer": tf.keras.regularizers.serialize(self.embeddings_regularizer)
             if self.embeddings_regularizer
             else None,

@@ -26,6 +26,18 @@ class IntentClassifier(tf.keras.Model):
     ``threshold`` is out of scope ("none of our intents"); ``calibrate``
     chooses the temperature and the threshold on a validation split.
 
+    With ``members > 1`` the model is an ensemble in one graph: the encoder
+    gives ``members`` independent encodings (an ``NgramEmbeddingEncoder``
+    with ``groups=members``: own embeddings and feature-dropout masks), each
+    with its own softmax layer. Tokenization and lookups, most of the
+    serving cost, are shared. ``call`` returns the log of the members' mean
+    probability, so the ensemble serves, calibrates and converts like a
+    single model. ``ensemble`` builds one from separately trained models
+    (what ``recipes.intent.train(members=...)`` does: measured on Banking77,
+    members trained apart, each on its own shuffle and early stopping, gain
+    more than members trained side by side); ``fit`` on an ensemble trains
+    every member on its own loss.
+
     Args:
         encoder: a text encoder layer (``NgramEmbeddingEncoder``,
             ``TransformerTextEncoder``, or any layer mapping ``[batch]``
@@ -35,13 +47,15 @@ class IntentClassifier(tf.keras.Model):
         threshold: reject as out of scope when the top probability is below
             it (0: never).
         temperature: softmax temperature (logits / temperature).
+        members: ensemble size (the encoder's output is split into this
+            many equal parts, one softmax layer each).
 
     Call arguments:
         text: string tensor ``[batch]``.
         training: whether dropout applies.
 
     Returns:
-        ``[batch, len(intents)]`` logits.
+        ``[batch, len(intents)]`` logits (for an ensemble, log mean probabilities).
 
     Example:
         >>> model = IntentClassifier.from_texts(texts, labels)
@@ -52,7 +66,7 @@ class IntentClassifier(tf.keras.Model):
     """
 
     def __init__(self, encoder, intents: Sequence[str], dropout: float = 0.2,
-                 threshold: float = 0.0, temperature: float = 1.0, **kwargs):
+                 threshold: float = 0.0, temperature: float = 1.0, members: int = 1, **kwargs):
         super().__init__(**kwargs)
         if isinstance(encoder, dict):
             encoder = tf.keras.layers.deserialize(encoder)
@@ -63,14 +77,22 @@ class IntentClassifier(tf.keras.Model):
         self.dropout = float(dropout)
         self.threshold = float(threshold)
         self.temperature = float(temperature)
+        self.members = int(members)
+        if self.members < 1:
+            raise ValueError(f"members must be >= 1, got {members}")
+        if self.members > 1 and getattr(self.encoder, "groups", 1) != self.members:
+            raise ValueError(f"members={self.members} needs an encoder with groups={self.members} "
+                             "(NgramEmbeddingEncoder(groups=...); from_texts builds it)")
         # === Layers ===
         self.drop = tf.keras.layers.Dropout(self.dropout)
         self.head = tf.keras.layers.Dense(len(self.intents), name="intent_logits")
+        self.member_heads = [tf.keras.layers.Dense(len(self.intents), name=f"intent_logits_{k}")
+                             for k in range(1, self.members)]
 
     # === Builder ===
     @classmethod
     def from_texts(cls, texts, labels, *, encoder: str = "ngram", output_dim: int = 128,
-                   dropout: float = 0.2, **encoder_kwargs) -> "IntentClassifier":
+                   dropout: float = 0.2, members: int = 1, **encoder_kwargs) -> "IntentClassifier":
         """A model whose vocabularies and intents come from training data.
 
         Args:
@@ -78,24 +100,82 @@ class IntentClassifier(tf.keras.Model):
             labels: their intents; the intent list is the sorted set.
             encoder: ``"ngram"`` (``NgramEmbeddingEncoder``: fast, strong on
                 short queries) or ``"transformer"`` (``TransformerTextEncoder``).
-            output_dim: encoding size.
+            output_dim: encoding size (of each member).
             dropout: dropout before the softmax layer.
+            members: ensemble size (n-gram encoder only; see the class).
             **encoder_kwargs: passed to the encoder's ``from_corpus``.
         """
         texts = [str(t) for t in np.asarray(texts).reshape(-1)]
         intents = sorted(set(np.asarray(labels, dtype=str).tolist()))
         if encoder == "ngram":
-            enc = NgramEmbeddingEncoder.from_corpus(texts, output_dim, name="encoder", **encoder_kwargs)
+            enc = NgramEmbeddingEncoder.from_corpus(texts, output_dim, name="encoder", groups=members,
+                                                    **encoder_kwargs)
+        elif members != 1:
+            raise ValueError(f"members > 1 needs the n-gram encoder, got encoder={encoder!r}")
         elif encoder == "transformer":
             enc = TransformerTextEncoder.from_corpus(texts, output_dim, name="encoder", **encoder_kwargs)
         else:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
-        return cls(enc, intents, dropout=dropout)
+        return cls(enc, intents, dropout=dropout, members=members)
+
+    @classmethod
+    def ensemble(cls, models: Sequence["IntentClassifier"]) -> "IntentClassifier":
+        """One ``members=len(models)`` model from trained single n-gram models.
+
+        The models must share intents and encoder settings (vocabularies
+        included: build them from the same training texts); their embedding
+        tables and softmax layers are copied side by side. Temperature and
+        threshold start at 1 and 0: ``calibrate`` the result.
+        """
+        models = list(models)
+        if len(models) < 2:
+            raise ValueError("an ensemble needs at least two models")
+        first = models[0]
+        if any(m.members != 1 for m in models) or not all(
+                isinstance(m.encoder, NgramEmbeddingEncoder) for m in models):
+            raise ValueError("ensemble() takes single-member models with n-gram encoders")
+        config = {k: v for k, v in first.encoder.get_config().items() if k != "name"}
+        for m in models[1:]:
+            if m.intents != first.intents:
+                raise ValueError("the models must have the same intents, in the same order")
+            if {k: v for k, v in m.encoder.get_config().items() if k != "name"} != config:
+                raise ValueError("the models' encoders differ (vocabularies or settings)")
+        encoder = NgramEmbeddingEncoder(**{**config, "groups": len(models)}, name="encoder")
+        out = cls(encoder, first.intents, dropout=first.dropout, members=len(models))
+        out(tf.constant([""]), training=False)
+        encoder.embedding.set_weights(
+            [np.concatenate([m.encoder.embedding.get_weights()[0] for m in models], axis=1)])
+        for head, m in zip([out.head, *out.member_heads], models):
+            head.set_weights(m.head.get_weights())
+        return out
 
     # === Forward pass ===
     def call(self, text, training=None):
-        x = self.encoder(text, training=training)
-        return self.head(self.drop(x, training=training))
+        if self.members == 1:
+            x = self.encoder(text, training=training)
+            return self.head(self.drop(x, training=training))
+        return _log_mean_probability(self.member_logits(text, training=training))
+
+    def member_logits(self, text, training=None):
+        """``[batch, members, len(intents)]``: each member's own logits."""
+        x = self.drop(self.encoder(text, training=training), training=training)
+        parts = tf.split(x, self.members, axis=-1) if self.members > 1 else [x]
+        heads = [self.head, *self.member_heads]
+        return tf.stack([head(part) for head, part in zip(heads, parts)], axis=1)
+
+    def train_step(self, data):
+        if self.members == 1:
+            return super().train_step(data)
+        # Each member learns from its own loss (an ensemble, not one wide
+        # model): the compiled loss is applied to every member's logits.
+        x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
+        labels = tf.reshape(y, [-1, 1])
+        with tf.GradientTape() as tape:
+            member_logits = self.member_logits(x, training=True)
+            loss = self.compute_loss(x, tf.repeat(labels, self.members, axis=1), member_logits,
+                                     sample_weight)
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        return self.compute_metrics(x, y, _log_mean_probability(member_logits), sample_weight)
 
     def build_from_config(self, config):
         # Loading a saved model: create the weights by calling on raw text
@@ -191,11 +271,18 @@ class IntentClassifier(tf.keras.Model):
             "dropout": self.dropout,
             "threshold": self.threshold,
             "temperature": self.temperature,
+            "members": self.members,
         }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _log_mean_probability(member_logits):
+    """``log(mean_k softmax(z_k))`` over axis 1: an ensemble's probabilities as logits."""
+    members = tf.cast(tf.shape(member_logits)[1], member_logits.dtype)
+    return tf.reduce_logsumexp(tf.nn.log_softmax(member_logits, axis=-1), axis=1) - tf.math.log(members)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ def train(
     patience: int = 3,
     output_dim: int = 128,
     dropout: float = 0.3,
+    members: int = 1,
     val_fraction: float = VAL_FRACTION,
     accept_rate: float = 0.97,
     max_seconds: float | None = None,
@@ -62,6 +63,12 @@ def train(
         batch_size, learning_rate: optimizer settings (LazyAdam; default
             learning rate 3e-3 for n-grams, 1e-3 for the Transformer).
         output_dim, dropout: model size and regularization.
+        members: ensemble size (n-gram encoder only). Each member is trained
+            apart (seed ``seed + k``: own initialization, shuffle and early
+            stopping), then they are joined into one graph that shares
+            tokenization (``IntentClassifier.ensemble``) and calibrated
+            together. Training time and model size grow ``members`` times;
+            serving time much less (docs/benchmarks/text.md).
         accept_rate: without out-of-scope examples, the threshold keeps this
             share of in-scope validation queries.
         max_seconds: stop training after this many seconds (demo budgets).
@@ -76,9 +83,13 @@ def train(
     """
     import tensorflow as tf
 
+    from ecomtf.layers.ngram_embedding_encoder import NgramEmbeddingEncoder
     from ecomtf.models.intent_classifier import IntentClassifier
-    from ecomtf.text.lazy_adam import LazyAdam
 
+    if members < 1:
+        raise ValueError(f"members must be >= 1, got {members}")
+    if members > 1 and encoder != "ngram":
+        raise ValueError(f"members > 1 needs the n-gram encoder, got encoder={encoder!r}")
     tf.keras.utils.set_random_seed(seed)
     if val_data is None:
         train_data, val_data = train_data.split(val_fraction, seed=seed)
@@ -91,17 +102,65 @@ def train(
     with strategy.scope():
         model = IntentClassifier.from_texts(train_data.texts, train_data.labels, encoder=encoder,
                                             output_dim=output_dim, dropout=dropout, **encoder_kwargs)
-        model.compile(
-            LazyAdam(learning_rate),
-            tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        )
     known = np.isin(val_data.labels, model.intents)
     if not known.all():
         # A validation intent never seen in training cannot be predicted;
         # it is reported, not silently mixed into the accuracy.
         print(f"validation: {int((~known).sum())} rows with intents absent from training are left out")
         val_data = val_data.take(known)
+    fit = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+               verbose=verbose)
+    member_epochs = [_fit(model, train_data, val_data, seed=seed, strategy=strategy,
+                          max_seconds=max_seconds and max_seconds / members, **fit)]
+    if members > 1:
+        # Members trained apart (own initialization, shuffle and early
+        # stopping), then joined into one graph that shares tokenization.
+        singles = [model]
+        for k in range(1, members):
+            if verbose:
+                print(f"ensemble member {k + 1}/{members}")
+            tf.keras.utils.set_random_seed(seed + k)
+            with strategy.scope():
+                single = IntentClassifier(NgramEmbeddingEncoder.from_config(model.encoder.get_config()),
+                                          model.intents, dropout=dropout)
+            member_epochs.append(_fit(single, train_data, val_data, seed=seed + k, strategy=strategy,
+                                      max_seconds=max_seconds and max_seconds / members, **fit))
+            singles.append(single)
+        with strategy.scope():
+            model = IntentClassifier.ensemble(singles)
+    train_seconds = time.perf_counter() - started
+    calibration = model.calibrate(val_data.texts, val_data.labels, out_of_scope_val,
+                                  accept_rate=accept_rate)
+    val_accuracy = float(np.mean(model.classify(val_data.texts)["intent"] == val_data.labels))
+    info = {
+        "encoder": encoder,
+        "members": members,
+        "val_accuracy": round(val_accuracy, 4),
+        "epochs_run": sum(member_epochs),
+        "member_epochs": member_epochs,
+        "train_seconds": round(train_seconds, 1),
+        "train_rows": len(train_data),
+        "val_rows": len(val_data),
+        "intents": len(model.intents),
+        "out_of_scope_val_rows": 0 if out_of_scope_val is None else len(out_of_scope_val),
+        **{k: round(v, 4) for k, v in calibration.items()},
+    }
+    return model, info
+
+
+def _fit(model, train_data, val_data, *, epochs, batch_size, learning_rate, patience, seed,
+         strategy, max_seconds, verbose) -> int:
+    """Compiles and fits one model with early stopping; returns the epochs run."""
+    import tensorflow as tf
+
+    from ecomtf.text.lazy_adam import LazyAdam
+
+    with strategy.scope():
+        model.compile(
+            LazyAdam(learning_rate),
+            tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
     train_ds = (
         tf.data.Dataset.from_tensor_slices((train_data.texts, model.label_ids(train_data.labels)))
         .shuffle(len(train_data), seed=seed, reshuffle_each_iteration=True)
@@ -116,20 +175,7 @@ def train(
         callbacks.append(time_budget(max_seconds))
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
                         verbose=verbose)
-    train_seconds = time.perf_counter() - started
-    calibration = model.calibrate(val_data.texts, val_data.labels, out_of_scope_val,
-                                  accept_rate=accept_rate)
-    info = {
-        "encoder": encoder,
-        "epochs_run": len(history.history.get("loss", [])),
-        "train_seconds": round(train_seconds, 1),
-        "train_rows": len(train_data),
-        "val_rows": len(val_data),
-        "intents": len(model.intents),
-        "out_of_scope_val_rows": 0 if out_of_scope_val is None else len(out_of_scope_val),
-        **{k: round(v, 4) for k, v in calibration.items()},
-    }
-    return model, info
+    return len(history.history.get("loss", []))
 
 
 def time_budget(seconds: float):
@@ -280,6 +326,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--learning-rate", type=float, default=None)
     m.add_argument("--output-dim", type=int, default=128)
     m.add_argument("--dropout", type=float, default=0.3)
+    m.add_argument("--members", type=int, default=1,
+                   help="ensemble of this many n-gram models, trained apart and served as one graph "
+                        "(more accurate; training time and model size grow as many times)")
     m.add_argument("--vocab-size", type=int, default=8000, help="WordPiece vocabulary size")
     m.add_argument("--accept-rate", type=float, default=0.97,
                    help="without out-of-scope examples: share of in-scope queries the threshold keeps")
@@ -297,7 +346,7 @@ def train_from_args(args) -> pathlib.Path:
     model, info = train(train_data, val, out_of_scope_val=oos_val, encoder=args.encoder,
                         epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, output_dim=args.output_dim,
-                        dropout=args.dropout, vocab_size=args.vocab_size,
+                        dropout=args.dropout, members=args.members, vocab_size=args.vocab_size,
                         accept_rate=args.accept_rate, seed=args.seed)
     metrics = {"training": info}
     if test is not None:

@@ -84,3 +84,57 @@ def test_transformer_encoder_learns_too():
     m.compile(LazyAdam(1e-2), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     m.fit(tf.constant(TEXTS), m.label_ids(LABELS), epochs=20, batch_size=12, verbose=0)
     assert m.report(TEXTS, LABELS)["accuracy"] == 1.0
+
+
+def test_ensemble_members_learn_on_their_own_losses_and_convert(tmp_path):
+    tf.keras.utils.set_random_seed(2)
+    m = IntentClassifier.from_texts(TEXTS, LABELS, output_dim=8, min_count=1, members=3,
+                                    feature_dropout=0.2)
+    assert m.encoder.groups == 3
+    m.compile(LazyAdam(2e-2), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy"])
+    hist = m.fit(tf.constant(TEXTS), m.label_ids(LABELS), epochs=15, batch_size=12, verbose=0)
+    assert hist.history["accuracy"][-1] == 1.0
+    # Trained on their own losses, every member alone classifies the set
+    # (a loss on the mean alone would not make each member right).
+    members = m.member_logits(tf.constant(TEXTS)).numpy()
+    assert members.shape == (len(TEXTS), 3, 3)
+    for k in range(3):
+        assert (members[:, k].argmax(1) == m.label_ids(LABELS)).all(), k
+    assert not np.allclose(members[:, 0], members[:, 1])
+    # The model's logits are the log of the members' mean probability.
+    p = np.exp(members - members.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(m.predict_proba(TEXTS), p.mean(1), atol=1e-5)
+    m.save(tmp_path / "m.keras")
+    again = tf.keras.models.load_model(tmp_path / "m.keras")
+    assert again.members == 3
+    np.testing.assert_allclose(again.predict_proba(TEXTS), m.predict_proba(TEXTS), atol=1e-6)
+    inputs = {"text": np.array(TEXTS[:15] + ["", "qwerty"], dtype=object)}
+    run_tflite_test(IntentClassifierServable(m), tmp_path / "ensemble.tflite", inputs)
+    with pytest.raises(ValueError, match="n-gram encoder"):
+        IntentClassifier.from_texts(TEXTS, LABELS, encoder="transformer", members=2, min_count=1)
+    with pytest.raises(ValueError, match="groups=2"):
+        IntentClassifier(m.encoder, m.intents, members=2)
+
+
+def test_ensemble_joins_trained_models_side_by_side():
+    singles = []
+    for seed in (3, 4):
+        tf.keras.utils.set_random_seed(seed)
+        m = IntentClassifier.from_texts(TEXTS, LABELS, output_dim=8, min_count=1)
+        m.compile(LazyAdam(2e-2), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(tf.constant(TEXTS), m.label_ids(LABELS), epochs=3, batch_size=12, verbose=0)
+        singles.append(m)
+    joined = IntentClassifier.ensemble(singles)
+    assert joined.members == 2 and joined.encoder.groups == 2
+    members = joined.member_logits(tf.constant(TEXTS)).numpy()
+    for k, m in enumerate(singles):
+        np.testing.assert_allclose(members[:, k], m.logits(TEXTS), atol=1e-5)
+    want = (singles[0].predict_proba(TEXTS) + singles[1].predict_proba(TEXTS)) / 2
+    np.testing.assert_allclose(joined.predict_proba(TEXTS), want, atol=1e-5)
+    other = IntentClassifier.from_texts(TEXTS[:10], LABELS[:10], output_dim=8, min_count=1)
+    with pytest.raises(ValueError, match="intents|encoders differ"):
+        IntentClassifier.ensemble([singles[0], other])
+    with pytest.raises(ValueError, match="at least two"):
+        IntentClassifier.ensemble(singles[:1])

@@ -103,3 +103,25 @@ def test_transformer_encoder_in_tflite_matches_tensorflow(tmp_path, vocab):
     diffs = ex.check_tflite_parity(Encoders(), path, texts)
     assert set(diffs) == {"transformer"}
     assert max(diffs.values()) < 1e-4, diffs
+
+
+def test_ngram_encoder_groups_are_independent_encodings():
+    enc = NgramEmbeddingEncoder.from_corpus(CORPUS, output_dim=4, min_count=1, groups=3,
+                                            feature_dropout=0.5)
+    out = enc(TEXTS).numpy()
+    assert out.shape == (4, 12) and enc.embedding.embeddings.shape[1] == 12
+    # Group g is the one-group encoder over its own slice of the table.
+    single = NgramEmbeddingEncoder.from_config({**enc.get_config(), "groups": 1})
+    single(TEXTS)
+    table = enc.embedding.embeddings.numpy()
+    for g in range(3):
+        single.set_weights([table[:, 4 * g : 4 * (g + 1)]])
+        np.testing.assert_allclose(out[:, 4 * g : 4 * (g + 1)], single(TEXTS).numpy(), atol=1e-6)
+    # In training each group draws its own feature-dropout mask: with a table
+    # whose groups are equal, the groups' encodings still differ.
+    enc.set_weights([np.tile(table[:, :4], [1, 3])])
+    tf.keras.utils.set_random_seed(0)
+    drop = enc(tf.constant(["where is my order please"]), training=True).numpy().reshape(3, 4)
+    assert not np.allclose(drop[0], drop[1]) and not np.allclose(drop[1], drop[2])
+    with pytest.raises(ValueError, match="groups"):
+        NgramEmbeddingEncoder(enc.vocabulary, groups=0)
