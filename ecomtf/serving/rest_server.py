@@ -132,11 +132,19 @@ class RestServer:
                         if size == 0:
                             while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                                 pass
+                            if total > limit:
+                                raise _BodyTooLarge(total)
                             return b"".join(chunks)
                         total += size
-                        if total > limit:
+                        if total > _MAX_DISCARD_BYTES:
                             raise _BodyTooLarge(total)
-                        chunks.append(self.rfile.read(size))
+                        data = self.rfile.read(size)
+                        if len(data) < size:
+                            raise ValueError("chunked body ended early")
+                        # Past the limit, chunks are read and dropped up to
+                        # the terminating chunk (see _MAX_DISCARD_BYTES).
+                        if total <= limit:
+                            chunks.append(data)
                         self.rfile.readline(3)
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > limit:

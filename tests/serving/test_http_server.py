@@ -79,8 +79,12 @@ def test_chunked_bodies_are_read_and_limited(small_server):
     assert (resp.status, json.loads(resp.read())) == (200, {"predictions": [4.0]})
     conn.close()
     conn = http.client.HTTPConnection("127.0.0.1", small_server.port, timeout=10)
+    # Past the limit the server still reads (and drops) the rest of the chunks,
+    # so the client finishes sending and gets the 413 instead of a broken pipe.
     conn.request("POST", "/v1/models/hp2:predict", body=chunked(b"[" * 2000, 500), encode_chunked=True)
-    assert conn.getresponse().status == 413
+    resp = conn.getresponse()
+    assert resp.status == 413
+    assert "exceeds the server's limit of 1000 bytes" in json.loads(resp.read())["error"]
     conn.close()
 
 
