@@ -100,7 +100,8 @@ def main(argv=None):
                          + options_label(args.set) + ")",
                          v["intent"], v["score"], model.classify(oos_val)["score"], te["intent"],
                          te["score"], model.classify(oos_test)["score"], val.labels, test.labels,
-                         {"train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
+                         {"val_closed_set_acc": info["val_accuracy"], "train_wall_s": round(t.wall),
+                          "train_cpu_s": round(t.cpu)})
         print_table("so far", rows)
     print_table("CLINC150 test (4,500 in-scope + 1,000 out-of-scope)", rows)
 

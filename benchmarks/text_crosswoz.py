@@ -28,7 +28,9 @@ import ecomtf  # noqa: F401  (tf.keras -> tf_keras)
 from benchmarks.common import machine
 from benchmarks.common import print_table
 from benchmarks.common import shared_data
+from benchmarks.text_common import add_train_options
 from benchmarks.text_common import epochs_label
+from benchmarks.text_common import options_label
 from benchmarks.text_common import Timer
 from benchmarks.text_common import tfidf_logistic_regression
 
@@ -37,6 +39,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--seed", type=int, default=42)
+    add_train_options(parser)
     args = parser.parse_args(argv)
 
     from ecomtf import text
@@ -69,9 +72,9 @@ def main(argv=None):
                      "train_cpu_s": round(t.cpu)})
         with Timer() as t:
             model, info = intent.train(train, epochs=args.epochs, seed=args.seed, patience=4,
-                                       verbose=0)
+                                       verbose=0, **dict(args.set))
         pred = model.classify(test.texts)["intent"]
-        rows.append({"task": task, "model": f"ecomtf ngram ({epochs_label(info)})",
+        rows.append({"task": task, "model": f"ecomtf ngram ({epochs_label(info)}" + options_label(args.set) + ")",
                      "labels": len(model.intents), "test_rows": len(test), "unseen_label_share": unseen,
                      "accuracy": metrics.accuracy(test.labels, pred),
                      "macro_f1": metrics.macro_f1(test.labels, pred),
