@@ -60,6 +60,8 @@ def main(argv=None):
                      "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
                      "val_accuracy": info["val_accuracy"], "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
         print_table("so far", rows)
+        if "val_accuracy_by_members" in info:
+            print("validation accuracy of the first k members' mean, k = 1..:", info["val_accuracy_by_members"])
         print(metrics.format_confusion_report(rep, worst=8))
     print_table("Banking77 test (3,080 queries, 77 intents)", rows)
 

@@ -203,6 +203,18 @@ class IntentClassifier(tf.keras.Model):
         out = [fn(tf.constant(texts[i : i + batch_size])).numpy() for i in range(0, len(texts), batch_size)]
         return np.concatenate(out) if out else np.zeros([0, len(self.intents)], np.float32)
 
+    def member_probabilities(self, texts, batch_size: int = 1024) -> np.ndarray:
+        """``[n, members, len(intents)]``: each member's softmax (no temperature).
+
+        The model's probabilities are their mean (before the temperature);
+        the first k members' mean shows what a smaller ensemble would do.
+        """
+        texts = np.asarray(texts, dtype=str).reshape(-1)
+        out = [self.member_logits(tf.constant(texts[i : i + batch_size]), training=False).numpy()
+               for i in range(0, len(texts), batch_size)]
+        z = np.concatenate(out) if out else np.zeros([0, self.members, len(self.intents)], np.float32)
+        return _softmax(z)
+
     def predict_proba(self, texts, batch_size: int = 1024) -> np.ndarray:
         """``[n, len(intents)]`` probabilities (with the calibrated temperature)."""
         return _softmax(self.logits(texts, batch_size) / self.temperature)

@@ -132,10 +132,19 @@ def train(
     calibration = model.calibrate(val_data.texts, val_data.labels, out_of_scope_val,
                                   accept_rate=accept_rate)
     val_accuracy = float(np.mean(model.classify(val_data.texts)["intent"] == val_data.labels))
+    by_members = {}
+    if members > 1:
+        # Validation accuracy of the first k members' mean, k = 1..members:
+        # how much each added member helped (to choose members).
+        p = model.member_probabilities(val_data.texts)
+        y = model.label_ids(val_data.labels)
+        by_members["val_accuracy_by_members"] = [
+            round(float(np.mean(p[:, :k].mean(axis=1).argmax(axis=1) == y)), 4) for k in range(1, members + 1)]
     info = {
         "encoder": encoder,
         "members": members,
         "val_accuracy": round(val_accuracy, 4),
+        **by_members,
         "epochs_run": sum(member_epochs),
         "member_epochs": member_epochs,
         "train_seconds": round(train_seconds, 1),

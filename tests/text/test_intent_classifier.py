@@ -133,6 +133,8 @@ def test_ensemble_joins_trained_models_side_by_side():
         np.testing.assert_allclose(members[:, k], m.logits(TEXTS), atol=1e-5)
     want = (singles[0].predict_proba(TEXTS) + singles[1].predict_proba(TEXTS)) / 2
     np.testing.assert_allclose(joined.predict_proba(TEXTS), want, atol=1e-5)
+    np.testing.assert_allclose(joined.member_probabilities(TEXTS)[:, 1], singles[1].predict_proba(TEXTS),
+                               atol=1e-5)
     other = IntentClassifier.from_texts(TEXTS[:10], LABELS[:10], output_dim=8, min_count=1)
     with pytest.raises(ValueError, match="intents|encoders differ"):
         IntentClassifier.ensemble([singles[0], other])

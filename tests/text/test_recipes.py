@@ -70,6 +70,8 @@ def test_intent_cli_ensemble_calibrates_on_the_oos_rows_and_exports(intent_csv, 
     assert training["intents"] == len(INTENT_PHRASES)  # OOS is not a class
     # A two-member ensemble: trained apart, exported and converted below as one graph.
     assert training["members"] == 2 and len(training["member_epochs"]) == 2
+    by_members = training["val_accuracy_by_members"]
+    assert len(by_members) == 2 and by_members[-1] == training["val_accuracy"]
     # 160 in-scope rows: 32 test, 12 validation (10% per intent, rounded), 116 training.
     assert (training["train_rows"], training["val_rows"], test["test_rows"]) == (116, 12, 32)
     # Calibrated on OOS rows the threshold rejects most OOS test queries while
