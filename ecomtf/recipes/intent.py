@@ -108,10 +108,10 @@ def train(
         # it is reported, not silently mixed into the accuracy.
         print(f"validation: {int((~known).sum())} rows with intents absent from training are left out")
         val_data = val_data.take(known)
+    # The time budget is shared by the members.
     fit = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
-               verbose=verbose)
-    member_epochs = [_fit(model, train_data, val_data, seed=seed, strategy=strategy,
-                          max_seconds=max_seconds and max_seconds / members, **fit)]
+               max_seconds=max_seconds and max_seconds / members, strategy=strategy, verbose=verbose)
+    member_epochs = [_fit(model, train_data, val_data, seed=seed, **fit)]
     if members > 1:
         # Members trained apart (own initialization, shuffle and early
         # stopping), then joined into one graph that shares tokenization.
@@ -123,8 +123,7 @@ def train(
             with strategy.scope():
                 single = IntentClassifier(NgramEmbeddingEncoder.from_config(model.encoder.get_config()),
                                           model.intents, dropout=dropout)
-            member_epochs.append(_fit(single, train_data, val_data, seed=seed + k, strategy=strategy,
-                                      max_seconds=max_seconds and max_seconds / members, **fit))
+            member_epochs.append(_fit(single, train_data, val_data, seed=seed + k, **fit))
             singles.append(single)
         with strategy.scope():
             model = IntentClassifier.ensemble(singles)
