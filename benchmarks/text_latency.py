@@ -79,10 +79,10 @@ def main(argv=None):
     ensemble = ensemble_lite = None
     if args.members > 1:
         big, _ = intent.train(train, epochs=args.epochs, members=args.members, verbose=0)
+        big_servable = IntentClassifierServable(big, examples=test.texts[:4])
         with intent.without_layer_traces():
-            big_path = save_for_serving(IntentClassifierServable(big, examples=test.texts[:4]),
-                                        tmp / "ensemble")
-            big_lite = to_tflite(IntentClassifierServable(big), tmp / "ensemble.tflite")
+            big_path = save_for_serving(big_servable, tmp / "ensemble")
+            big_lite = to_tflite(big_servable, tmp / "ensemble.tflite")
         ensemble = tf.saved_model.load(str(big_path)).signatures["serving_default"]
         ensemble_lite = litert_interpreter(big_lite, num_threads=2).get_signature_runner("mobile")
     encoder = tf.function(lambda t: model.encoder(t, training=False),
