@@ -60,13 +60,19 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
             its own feature-dropout mask and pooling count. The output is
             ``[batch, groups * output_dim]``, group ``g`` in columns
             ``g * output_dim .. (g + 1) * output_dim``.
+        linear_units: width of a second, linear table (0: none), for the
+            wide part of a wide & deep model: each feature has one
+            ``linear_units`` row, zero-initialized, pooled like the
+            embeddings (with its own feature-dropout mask). Its pooled rows
+            are the last ``linear_units`` output columns; as many units as
+            classes make it a softmax regression on the n-gram features.
 
     Call arguments:
         text: string tensor ``[batch]`` or ``[batch, 1]``.
         training: whether feature dropout applies.
 
     Returns:
-        ``[batch, groups * output_dim]`` float tensor.
+        ``[batch, groups * output_dim + linear_units]`` float tensor.
 
     Example:
         >>> texts = ["where is my order", "cancel my order", "我想退货"]
@@ -94,6 +100,7 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         feature_dropout: float = 0.0,
         embeddings_regularizer=None,
         groups: int = 1,
+        linear_units: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -111,6 +118,9 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         self.groups = int(groups)
         if self.groups < 1:
             raise ValueError(f"groups must be >= 1, got {groups}")
+        self.linear_units = int(linear_units)
+        if self.linear_units < 0:
+            raise ValueError(f"linear_units must be >= 0, got {linear_units}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if self.char_ngram_vocabulary and not self.char_vocabulary:
@@ -147,6 +157,17 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
             embeddings_regularizer=self.embeddings_regularizer,
             name="embedding",
         )
+        self.linear_embedding = None
+        if self.linear_units:
+            # Zeros: the linear part starts as the uniform classifier, as a
+            # softmax regression is usually started.
+            self.linear_embedding = tf.keras.layers.Embedding(
+                total,
+                self.linear_units,
+                embeddings_initializer="zeros",
+                embeddings_regularizer=self.embeddings_regularizer,
+                name="linear_embedding",
+            )
         self._unknown_ids = [0, self.tokenizer.unknown_id]
 
     @staticmethod
@@ -288,21 +309,34 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         # (not a TFLite builtin).
         ids = tf.concat(ids_list, 0) if len(ids_list) > 1 else ids_list[0]
         rows = tf.cast(tf.concat(rows_list, 0) if len(rows_list) > 1 else rows_list[0], tf.int32)
-        # weight: [features, 1], or one column per group under feature dropout.
+        # weight: [features, 1], or one column per group (and one for the
+        # linear table) under feature dropout.
         weight = tf.cast(tf.concat(known_list, 0) if len(known_list) > 1 else known_list[0], tf.float32)
         weight = tf.expand_dims(weight, -1)
+        linear_weight = weight
         if training and self.feature_dropout > 0:
-            keep = tf.random.uniform([tf.shape(weight)[0], self.groups]) >= self.feature_dropout
-            weight *= tf.cast(keep, tf.float32)
+            columns = self.groups + (1 if self.linear_embedding is not None else 0)
+            keep = tf.cast(tf.random.uniform([tf.shape(weight)[0], columns]) >= self.feature_dropout,
+                           tf.float32)
+            weight, linear_weight = weight * keep[:, : self.groups], weight * keep[:, self.groups :]
         vectors = tf.reshape(self.embedding(ids), [-1, self.groups, self.output_dim])
+        pooled = self._pool(vectors, weight, rows, batch)
+        out = tf.reshape(pooled, [-1, self.groups * self.output_dim])
+        if self.linear_embedding is None:
+            return out
+        linear = self._pool(tf.expand_dims(self.linear_embedding(ids), 1), linear_weight, rows, batch)
+        return tf.concat([out, tf.reshape(linear, [-1, self.linear_units])], axis=-1)
+
+    def _pool(self, vectors, weight, rows, batch):
+        """``[features, g, d]`` vectors, ``[features, g or 1]`` weights -> ``[batch, g, d]``."""
         total = tf.math.unsorted_segment_sum(vectors * tf.expand_dims(weight, -1), rows, batch)
         if self.pooling != "sum":
             count = tf.maximum(tf.math.unsorted_segment_sum(weight, rows, batch), 1.0)
             total /= tf.expand_dims(tf.sqrt(count) if self.pooling == "sqrtn" else count, -1)
-        return tf.reshape(total, [-1, self.groups * self.output_dim])
+        return total
 
     def compute_output_shape(self, input_shape):
-        return tf.TensorShape([input_shape[0], self.groups * self.output_dim])
+        return tf.TensorShape([input_shape[0], self.groups * self.output_dim + self.linear_units])
 
     # === Config ===
     def get_config(self):
@@ -319,6 +353,7 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
             "pooling": self.pooling,
             "feature_dropout": self.feature_dropout,
             "groups": self.groups,
+            "linear_units": self.linear_units,
             "embeddings_regularizer": tf.keras.regularizers.serialize(self.embeddings_regularizer)
             if self.embeddings_regularizer
             else None,

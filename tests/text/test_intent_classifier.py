@@ -86,11 +86,8 @@ def test_transformer_encoder_learns_too():
     assert m.report(TEXTS, LABELS)["accuracy"] == 1.0
 
 
-def test_ensemble_members_learn_on_their_own_losses_and_convert(tmp_path):
-    tf.keras.utils.set_random_seed(2)
-    m = IntentClassifier.from_texts(TEXTS, LABELS, output_dim=8, min_count=1, members=3,
-                                    feature_dropout=0.2)
-    assert m.encoder.groups == 3
+def _fit_members(m, count):
+    """Fits ``m`` on the set; returns its ``[n, count, 3]`` member logits after checking them."""
     m.compile(LazyAdam(2e-2), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
               metrics=["accuracy"])
     hist = m.fit(tf.constant(TEXTS), m.label_ids(LABELS), epochs=15, batch_size=12, verbose=0)
@@ -98,14 +95,23 @@ def test_ensemble_members_learn_on_their_own_losses_and_convert(tmp_path):
     # Trained on their own losses, every member alone classifies the set
     # (a loss on the mean alone would not make each member right).
     members = m.member_logits(tf.constant(TEXTS)).numpy()
-    assert members.shape == (len(TEXTS), 3, 3)
-    for k in range(3):
+    assert members.shape == (len(TEXTS), count, 3)
+    for k in range(count):
         assert (members[:, k].argmax(1) == m.label_ids(LABELS)).all(), k
-    assert not np.allclose(members[:, 0], members[:, 1])
     # The model's logits are the log of the members' mean probability.
     p = np.exp(members - members.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
     np.testing.assert_allclose(m.predict_proba(TEXTS), p.mean(1), atol=1e-5)
+    return members
+
+
+def test_ensemble_members_learn_on_their_own_losses_and_convert(tmp_path):
+    tf.keras.utils.set_random_seed(2)
+    m = IntentClassifier.from_texts(TEXTS, LABELS, output_dim=8, min_count=1, members=3,
+                                    feature_dropout=0.2)
+    assert m.encoder.groups == 3
+    members = _fit_members(m, 3)
+    assert not np.allclose(members[:, 0], members[:, 1])
     m.save(tmp_path / "m.keras")
     again = tf.keras.models.load_model(tmp_path / "m.keras")
     assert again.members == 3
@@ -116,6 +122,42 @@ def test_ensemble_members_learn_on_their_own_losses_and_convert(tmp_path):
         IntentClassifier.from_texts(TEXTS, LABELS, encoder="transformer", members=2, min_count=1)
     with pytest.raises(ValueError, match="groups=2"):
         IntentClassifier(m.encoder, m.intents, members=2)
+
+
+def test_wide_model_trains_a_linear_member_next_to_the_deep_one(tmp_path):
+    tf.keras.utils.set_random_seed(5)
+    m = IntentClassifier.from_texts(TEXTS, LABELS, output_dim=8, min_count=1, wide=True,
+                                    feature_dropout=0.2)
+    assert m.member_count == 2 and m.encoder.linear_units == 3
+    members = _fit_members(m, 2)
+    # The linear member is the pooled linear table plus its bias.
+    linear = m.encoder(tf.constant(TEXTS)).numpy()[:, 8:] + m.wide_bias.numpy()
+    np.testing.assert_allclose(members[:, 1], linear, atol=1e-5)
+    m.save(tmp_path / "m.keras")
+    again = tf.keras.models.load_model(tmp_path / "m.keras")
+    assert again.wide and again.member_count == 2
+    np.testing.assert_allclose(again.predict_proba(TEXTS), m.predict_proba(TEXTS), atol=1e-6)
+    inputs = {"text": np.array(TEXTS[:15] + ["", "qwerty"], dtype=object)}
+    run_tflite_test(IntentClassifierServable(m), tmp_path / "wide.tflite", inputs)
+    with pytest.raises(ValueError, match="n-gram encoder"):
+        IntentClassifier.from_texts(TEXTS, LABELS, encoder="transformer", wide=True, min_count=1)
+    with pytest.raises(ValueError, match="linear_units=3"):
+        IntentClassifier(IntentClassifier.from_texts(TEXTS, LABELS, min_count=1).encoder, m.intents,
+                         wide=True)
+    with pytest.raises(ValueError, match="wide=False"):
+        IntentClassifier(m.encoder, m.intents)
+    # Joined with a deep model, its linear member becomes the ensemble's.
+    tf.keras.utils.set_random_seed(6)
+    deep = IntentClassifier.from_texts(TEXTS, LABELS, output_dim=8, min_count=1, feature_dropout=0.2)
+    deep.compile(LazyAdam(2e-2), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    deep.fit(tf.constant(TEXTS), deep.label_ids(LABELS), epochs=3, batch_size=12, verbose=0)
+    joined = IntentClassifier.ensemble([m, deep])
+    assert joined.wide and joined.members == 2 and joined.member_count == 3
+    got = joined.member_logits(tf.constant(TEXTS)).numpy()
+    np.testing.assert_allclose(got[:, [0, 2]], members, atol=1e-5)
+    np.testing.assert_allclose(got[:, 1], deep.logits(TEXTS), atol=1e-5)
+    with pytest.raises(ValueError, match="only the first"):
+        IntentClassifier.ensemble([deep, m])
 
 
 def test_ensemble_joins_trained_models_side_by_side():

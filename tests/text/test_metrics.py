@@ -41,6 +41,30 @@ def test_temperature_recovers_the_generating_temperature():
     assert m.fit_temperature(logits, labels) == pytest.approx(2.0, rel=0.1)
 
 
+def test_out_of_scope_calibration_softens_when_that_separates_out_of_scope():
+    # In scope: confident queries and ambiguous ones (two intents tied, the
+    # first right); all are right, so the NLL fit sharpens to the grid's
+    # edge. Out of scope: one moderately high logit. Sharpened, out-of-scope
+    # queries score above the ambiguous in-scope ones; softened (T = 3) they
+    # score below all of them and one threshold separates the two sets.
+    confident = np.tile([8.0, 0, 0, 0], (20, 1))
+    ambiguous = np.tile([6.01, 6.0, 0, 0], (20, 1))
+    logits = np.concatenate([confident, ambiguous])
+    labels = np.zeros(len(logits), np.int64)
+    out_logits = np.tile([2.5, 0, 0, 0], (10, 1))
+    got = m.calibrate_out_of_scope(logits, labels, out_logits)
+    assert got["nll_temperature"] < 1.0
+    assert got["temperature"] == 3.0
+    z = lambda x: np.exp(x / 3.0) / np.exp(x / 3.0).sum(1, keepdims=True)  # noqa: E731
+    scores = m.out_of_scope_metrics(z(logits).max(1), np.ones(len(logits), bool), z(out_logits).max(1),
+                                    got["threshold"])
+    assert scores["in_scope_accuracy"] == 1.0 and scores["out_of_scope_recall"] == 1.0
+    # Without out-of-scope examples nothing measures detection: the NLL fit stays.
+    alone = m.calibrate_out_of_scope(logits, labels, accept_rate=0.5)
+    assert alone["temperature"] == alone["nll_temperature"] == got["nll_temperature"]
+    assert m.calibrate_out_of_scope(logits, labels, out_logits, fit=False)["temperature"] == 1.0
+
+
 def test_recall_at_k_and_mrr():
     ranked = np.array([["x", "y"], ["y", "x"], ["z", "w"]])
     true = np.array(["x", "x", "x"])

@@ -54,11 +54,12 @@ def intent_csv(tmp_path_factory):
     return _write_csv(tmp_path_factory.mktemp("intent") / "queries.csv", ["query", "intent"], rows)
 
 
-def test_intent_cli_ensemble_calibrates_on_the_oos_rows_and_exports(intent_csv, tmp_path, capsys):
+def test_intent_cli_wide_ensemble_calibrates_on_the_oos_rows_and_exports(intent_csv, tmp_path, capsys):
     run = tmp_path / "run"
     main(["train", "intent", "--data", str(intent_csv), "--text-col", "query", "--label-col", "intent",
           "--out-of-scope-label", OOS, "--epochs", "8", "--output-dim", "16", "--vocab-size", "300",
-          "--batch-size", "32", "--learning-rate", "0.02", "--members", "2", "--out", str(run)])
+          "--batch-size", "32", "--learning-rate", "0.02", "--members", "2", "--wide",
+          "--out", str(run)])
     out = capsys.readouterr().out
     # 60 OOS rows: 12 go to test (--test-fraction 0.2), the other 48 calibrate.
     m = re.search(r"out-of-scope \('oos'\): (\d+) validation rows for calibration, (\d+) test rows", out)
@@ -68,10 +69,12 @@ def test_intent_cli_ensemble_calibrates_on_the_oos_rows_and_exports(intent_csv, 
     training, test = metrics["training"], metrics["test"]
     assert training["out_of_scope_val_rows"] == 48
     assert training["intents"] == len(INTENT_PHRASES)  # OOS is not a class
-    # A two-member ensemble: trained apart, exported and converted below as one graph.
-    assert training["members"] == 2 and len(training["member_epochs"]) == 2
+    # Two deep members trained apart, the first with the linear member next to
+    # it: exported and converted below as one graph.
+    assert training["members"] == 2 and training["wide"] and len(training["member_epochs"]) == 2
     by_members = training["val_accuracy_by_members"]
-    assert len(by_members) == 2 and by_members[-1] == training["val_accuracy"]
+    assert len(by_members) == 3 and by_members[-1] == training["val_accuracy"]
+    assert 0.0 <= training["val_accuracy_linear_member"] <= 1.0
     # 160 in-scope rows: 32 test, 12 validation (10% per intent, rounded), 116 training.
     assert (training["train_rows"], training["val_rows"], test["test_rows"]) == (116, 12, 32)
     # Calibrated on OOS rows the threshold rejects most OOS test queries while

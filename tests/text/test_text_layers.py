@@ -125,3 +125,25 @@ def test_ngram_encoder_groups_are_independent_encodings():
     assert not np.allclose(drop[0], drop[1]) and not np.allclose(drop[1], drop[2])
     with pytest.raises(ValueError, match="groups"):
         NgramEmbeddingEncoder(enc.vocabulary, groups=0)
+
+
+def test_ngram_encoder_linear_table_pools_the_same_features():
+    enc = NgramEmbeddingEncoder.from_corpus(CORPUS, output_dim=4, min_count=1, linear_units=3,
+                                            feature_dropout=0.5)
+    run_layer_test(NgramEmbeddingEncoder, enc.get_config(), TEXTS, expected_shape=[4, 7])
+    out = enc(TEXTS).numpy()
+    assert out.shape == (4, 7) and enc.linear_embedding.embeddings.shape == (enc.feature_count, 3)
+    # It starts at zero (a softmax regression's usual start)...
+    np.testing.assert_array_equal(out[:, 4:], 0.0)
+    # ...and pools exactly as the embeddings do: with the linear table set to
+    # the embedding table's first 3 columns, the outputs agree.
+    table = enc.embedding.embeddings.numpy()
+    enc.linear_embedding.set_weights([table[:, :3]])
+    out = enc(TEXTS).numpy()
+    np.testing.assert_allclose(out[:, 4:], out[:, :3], atol=1e-6)
+    # In training it draws its own feature-dropout mask.
+    tf.keras.utils.set_random_seed(0)
+    drop = enc(tf.constant(["where is my order please"]), training=True).numpy()[0]
+    assert not np.allclose(drop[4:], drop[:3])
+    with pytest.raises(ValueError, match="linear_units"):
+        NgramEmbeddingEncoder(enc.vocabulary, linear_units=-1)
