@@ -73,10 +73,37 @@ def tfidf_logistic_regression(texts, labels, *, word_ngrams=(1, 2), char_ngrams=
     return model.fit(list(texts), np.asarray(labels))
 
 
-def baseline_top_scores(model, texts):
-    """``(predicted labels, max probability)`` of a fitted sklearn pipeline."""
+def baseline_top_scores(model, texts, temperature: float = 1.0):
+    """``(predicted labels, max probability)`` of a fitted sklearn pipeline, optionally tempered."""
     p = model.predict_proba(list(texts))
+    if temperature != 1.0:
+        p = _softmax(baseline_logits(p) / temperature)
     return model.classes_[p.argmax(1)], p.max(1)
+
+
+def baseline_logits(probabilities):
+    """Log-probabilities of a baseline, as logits for temperature scaling."""
+    return np.log(np.maximum(probabilities, 1e-12))
+
+
+def calibrate_baseline(model, texts, labels, out_of_scope_texts) -> dict:
+    """The temperature and threshold for an sklearn baseline, chosen as ``IntentClassifier.calibrate`` does.
+
+    Both models get the same calibration (``text.metrics.calibrate_out_of_scope``
+    on validation data), so the comparison is of models, not of calibrations.
+    """
+    from ecomtf.text import metrics
+
+    index = {c: i for i, c in enumerate(model.classes_)}
+    return metrics.calibrate_out_of_scope(
+        baseline_logits(model.predict_proba(list(texts))), np.array([index[y] for y in labels]),
+        baseline_logits(model.predict_proba(list(out_of_scope_texts))))
+
+
+def _softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def epochs_label(info) -> str:

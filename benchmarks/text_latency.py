@@ -14,8 +14,9 @@ queries:
 - the TF Text tokenization alone (FastBertNormalizer + FastWordpieceTokenizer);
 - the ``.tflite`` model under LiteRT with the TF Text kernels;
 - the scikit-learn TF-IDF + logistic regression baseline's ``predict_proba``;
-- with ``--members N``, the exported N-member ensemble too (the other rows
-  stay the single model's, so the ensemble's cost is a ratio in one process).
+- with ``--members N``, the exported N-member ensemble too, and with
+  ``--wide`` the wide & deep model (the other rows stay the single model's,
+  so each variant's cost is a ratio in one process).
 
 Each figure is the median over repeated calls; ratios are to the bare
 encoder measured in the same process (machine load cancels out).
@@ -54,6 +55,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--members", type=int, default=1, help="also time an ensemble of this many")
+    parser.add_argument("--wide", action="store_true", help="also time the wide & deep model")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -76,15 +78,21 @@ def main(argv=None):
         path = save_for_serving(servable, tmp / "intent")
         lite_path = to_tflite(servable, tmp / "intent.tflite")
     serving = tf.saved_model.load(str(path)).signatures["serving_default"]
-    ensemble = ensemble_lite = None
-    if args.members > 1:
-        big, _ = intent.train(train, epochs=args.epochs, members=args.members, verbose=0)
-        big_servable = IntentClassifierServable(big, examples=test.texts[:4])
+    # Variants timed next to the single model: name -> (SavedModel signature, LiteRT runner, file).
+    variants = {}
+    options = {f"{args.members}-member ensemble": {"members": args.members}} if args.members > 1 else {}
+    if args.wide:
+        options["wide & deep"] = {"wide": True}
+    for name, option in options.items():
+        other, _ = intent.train(train, epochs=args.epochs, verbose=0, **option)
+        other_servable = IntentClassifierServable(other, examples=test.texts[:4])
+        folder = name.replace(" ", "_").replace("&", "and")
         with intent.without_layer_traces():
-            big_path = save_for_serving(big_servable, tmp / "ensemble")
-            big_lite = to_tflite(big_servable, tmp / "ensemble.tflite")
-        ensemble = tf.saved_model.load(str(big_path)).signatures["serving_default"]
-        ensemble_lite = litert_interpreter(big_lite, num_threads=2).get_signature_runner("mobile")
+            other_path = save_for_serving(other_servable, tmp / folder)
+            other_lite = to_tflite(other_servable, tmp / f"{folder}.tflite")
+        variants[name] = (tf.saved_model.load(str(other_path)).signatures["serving_default"],
+                          litert_interpreter(other_lite, num_threads=2).get_signature_runner("mobile"),
+                          other_lite)
     encoder = tf.function(lambda t: model.encoder(t, training=False),
                           input_signature=[tf.TensorSpec([None], tf.string)])
     tokenizer = tf.function(lambda t: model.encoder.tokenizer(t).flat_values,
@@ -107,11 +115,11 @@ def main(argv=None):
             "TF-IDF + LR predict_proba (sklearn)": median_ms(lambda b: lr.predict_proba(list(b)),
                                                             [list(t) for t in texts], repeats),
         }
-        if ensemble is not None:
-            figures[f"exported {args.members}-member ensemble serving_default"] = median_ms(
-                lambda b: ensemble(text=b), tensors, repeats)
-            figures[f"{args.members}-member ensemble TFLite (LiteRT, 2 threads)"] = median_ms(
-                lambda b: ensemble_lite(text=b), objects, repeats)
+        for name, (signature, lite_runner, _) in variants.items():
+            figures[f"exported {name} serving_default"] = median_ms(
+                lambda b: signature(text=b), tensors, repeats)
+            figures[f"{name} TFLite (LiteRT, 2 threads)"] = median_ms(
+                lambda b: lite_runner(text=b), objects, repeats)
         base = figures["bare encoder (tf.function)"]
         for name, ms in figures.items():
             rows.append({"batch": batch, "what": name, "median_ms": round(ms, 3),
@@ -119,8 +127,8 @@ def main(argv=None):
     print_table("Latency, in-process, median per call", rows)
     print(f"\nTFLite file: {lite_path.stat().st_size / 1024:.0f} KiB; SavedModel saved_model.pb: "
           f"{(path / 'saved_model.pb').stat().st_size / 1024:.0f} KiB")
-    if ensemble is not None:
-        print(f"{args.members}-member ensemble TFLite file: {big_lite.stat().st_size / 1024:.0f} KiB")
+    for name, (_, _, lite_file) in variants.items():
+        print(f"{name} TFLite file: {lite_file.stat().st_size / 1024:.0f} KiB")
 
 
 if __name__ == "__main__":
