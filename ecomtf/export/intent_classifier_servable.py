@@ -1,4 +1,4 @@
-"""Serving and mobile signatures of an IntentClassifier: raw text in, intents out."""
+"""Serving and mobile signatures of an intent model: raw text in, intents out."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import tensorflow as tf
 
 from ecomtf.export.servable import Servable
 from ecomtf.export.servable import register_servable
-from ecomtf.models.intent_classifier import IntentClassifier
+from ecomtf.models.intent_model import IntentModel
 
 TEXT = "text"
 
 
-@register_servable(IntentClassifier)
+@register_servable(IntentModel)
 class IntentClassifierServable(Servable):
-    """Exports an IntentClassifier for TF Serving and TFLite.
+    """Exports an intent model (IntentClassifier, IntentEnsemble) for TF Serving and TFLite.
 
     The graph normalizes and tokenizes with TF Text ops that the stock
     TF Serving 2.20 server links and that have TFLite kernels; the intent
@@ -32,13 +32,13 @@ class IntentClassifierServable(Servable):
             the TF Text TFLite kernels (``uses_tf_text``).
 
     Args:
-        model: a trained, calibrated IntentClassifier.
+        model: a trained, calibrated intent model.
         examples: texts for the warmup requests (default: the intent names).
     """
 
     uses_tf_text = True
 
-    def __init__(self, model: IntentClassifier, examples=None):
+    def __init__(self, model: IntentModel, examples=None):
         super().__init__()
         self.model = model
         self.intent_names = tf.constant(model.intents)

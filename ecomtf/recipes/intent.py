@@ -23,6 +23,8 @@ HELP = "query intent classifier (labelled text -> intent, with out-of-scope dete
 MODEL_DIR = "intent"
 # Share of the training rows held out for validation when none is given.
 VAL_FRACTION = 0.1
+# Vocabulary options that both encoders take (encoder="ngram+transformer").
+SHARED_ENCODER_OPTIONS = ("vocab_size", "lower_case", "min_count")
 
 
 # === Training ===
@@ -48,7 +50,7 @@ def train(
     verbose: int = 2,
     **encoder_kwargs,
 ):
-    """Trains and calibrates an IntentClassifier; returns ``(model, info)``.
+    """Trains and calibrates an intent model; returns ``(model, info)``.
 
     Args:
         train_data: ``TextExamples`` with labels (the training split).
@@ -58,7 +60,14 @@ def train(
         out_of_scope_val: validation texts that match no intent (optional):
             the out-of-scope threshold is then chosen to trade in-scope
             accuracy against out-of-scope recall.
-        encoder: ``"ngram"`` or ``"transformer"``.
+        encoder: ``"ngram"``, ``"transformer"``, or both as
+            ``"ngram+transformer"``: each model trained apart (own learning
+            rate, early stopping and seed ``seed + k``; ``members`` and
+            ``wide`` apply to the n-gram one), then joined in an
+            ``IntentEnsemble`` that averages their probabilities and is
+            calibrated as one model. More accurate on CLINC150, for the
+            Transformer's training and serving time
+            (docs/benchmarks/text.md).
         epochs: at most this many epochs (early stopping on validation
             accuracy with ``patience``, best weights restored).
         batch_size, learning_rate: optimizer settings (LazyAdam; default
@@ -96,6 +105,18 @@ def train(
 
     if members < 1:
         raise ValueError(f"members must be >= 1, got {members}")
+    kinds = encoder.split("+")
+    if len(kinds) > 1:
+        ambiguous = sorted(set(encoder_kwargs) - set(SHARED_ENCODER_OPTIONS))
+        if ambiguous:
+            raise ValueError(f"encoder options {ambiguous} are ambiguous with encoder={encoder!r}: "
+                             "train each model with intent.train and join them with IntentEnsemble")
+        return _train_ensemble(
+            kinds, train_data, val_data, out_of_scope_val=out_of_scope_val, epochs=epochs,
+            batch_size=batch_size, learning_rate=learning_rate, patience=patience, output_dim=output_dim,
+            dropout=dropout, members=members, wide=wide, val_fraction=val_fraction,
+            accept_rate=accept_rate, max_seconds=max_seconds, strategy=strategy, seed=seed, verbose=verbose,
+            **encoder_kwargs)
     if (members > 1 or wide) and encoder != "ngram":
         raise ValueError(f"members > 1 and wide=True need the n-gram encoder, got encoder={encoder!r}")
     tf.keras.utils.set_random_seed(seed)
@@ -164,6 +185,53 @@ def train(
         "member_epochs": member_epochs,
         "train_seconds": round(train_seconds, 1),
         "train_rows": len(train_data),
+        "val_rows": len(val_data),
+        "intents": len(model.intents),
+        "out_of_scope_val_rows": 0 if out_of_scope_val is None else len(out_of_scope_val),
+        **{k: round(v, 4) for k, v in calibration.items()},
+    }
+    return model, info
+
+
+def _train_ensemble(kinds, train_data, val_data, *, out_of_scope_val, members, wide, val_fraction,
+                    accept_rate, max_seconds, strategy, seed, verbose, **fit):
+    """``train`` for ``encoder="ngram+transformer"``: each kind trained apart, then joined."""
+    import tensorflow as tf
+
+    from ecomtf.models.intent_ensemble import IntentEnsemble
+
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"each encoder once, got {'+'.join(kinds)!r} (members=K repeats the n-gram model)")
+    if val_data is None:
+        train_data, val_data = train_data.split(val_fraction, seed=seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    started = time.perf_counter()
+    models, infos = [], []
+    for k, kind in enumerate(kinds):
+        if verbose:
+            print(f"ensemble model {k + 1}/{len(kinds)}: {kind}")
+        model, info = train(train_data, val_data, out_of_scope_val=out_of_scope_val, encoder=kind,
+                            members=members if kind == "ngram" else 1, wide=wide and kind == "ngram",
+                            accept_rate=accept_rate, max_seconds=max_seconds and max_seconds / len(kinds),
+                            strategy=strategy, seed=seed + k, verbose=verbose, **fit)
+        models.append(model)
+        infos.append(info)
+    with strategy.scope():
+        model = IntentEnsemble(models)
+    train_seconds = time.perf_counter() - started
+    val_data = val_data.take(np.isin(val_data.labels, model.intents))
+    calibration = model.calibrate(val_data.texts, val_data.labels, out_of_scope_val, accept_rate=accept_rate)
+    val_accuracy = float(np.mean(model.classify(val_data.texts)["intent"] == val_data.labels))
+    info = {
+        "encoder": "+".join(kinds),
+        "members": members,
+        "wide": wide,
+        "val_accuracy": round(val_accuracy, 4),
+        "val_accuracy_by_model": {kind: i["val_accuracy"] for kind, i in zip(kinds, infos)},
+        "epochs_run": sum(i["epochs_run"] for i in infos),
+        "member_epochs": [i["epochs_run"] for i in infos],
+        "train_seconds": round(train_seconds, 1),
+        "train_rows": infos[0]["train_rows"],
         "val_rows": len(val_data),
         "intents": len(model.intents),
         "out_of_scope_val_rows": 0 if out_of_scope_val is None else len(out_of_scope_val),
@@ -320,6 +388,7 @@ def load_run(run_dir):
     import tensorflow as tf
 
     import ecomtf.models.intent_classifier  # noqa: F401  (registers the classes)
+    import ecomtf.models.intent_ensemble  # noqa: F401
     import ecomtf.text.lazy_adam  # noqa: F401
 
     return tf.keras.models.load_model(pathlib.Path(run_dir) / "model.keras")
@@ -344,7 +413,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                      "test the out-of-scope threshold")
     src.add_argument("--strict", action="store_true", help="fail on the first rejected row")
     m = parser.add_argument_group("model and training")
-    m.add_argument("--encoder", choices=["ngram", "transformer"], default="ngram")
+    m.add_argument("--encoder", choices=["ngram", "transformer", "ngram+transformer"], default="ngram",
+                   help="ngram+transformer: both, trained apart and served as one averaged model "
+                        "(more accurate; the Transformer's training and serving time)")
     m.add_argument("--epochs", type=int, default=20)
     m.add_argument("--batch-size", type=int, default=64)
     m.add_argument("--learning-rate", type=float, default=None)
@@ -355,8 +426,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "(more accurate; training time and model size grow as many times)")
     m.add_argument("--wide", action=argparse.BooleanOptionalAction, default=False,
                    help="wide & deep: a linear member (softmax regression on the n-gram features) "
-                        "next to the deep one, served as one graph (more accurate; one more "
-                        "features x intents table; docs/text_models.md)")
+                        "next to the deep one, served as one graph (more accurate on CLINC150 and "
+                        "Banking77, less on CrossWOZ acts; one more features x intents table; "
+                        "docs/text_models.md)")
     m.add_argument("--vocab-size", type=int, default=8000, help="WordPiece vocabulary size")
     m.add_argument("--accept-rate", type=float, default=0.97,
                    help="without out-of-scope examples: share of in-scope queries the threshold keeps")

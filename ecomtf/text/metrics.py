@@ -200,9 +200,9 @@ def calibrate_out_of_scope(logits, labels, out_logits=None, *, accept_rate: floa
     candidates = [nll, *(t for t in temperatures if t != nll)] if fit and has_out else [nll]
     best = None
     for t in candidates:
-        p = _softmax(logits / t)
+        p = softmax(logits / t)
         score, correct = p.max(axis=1), p.argmax(axis=1) == labels
-        out_score = _softmax(np.asarray(out_logits, np.float64) / t).max(axis=1) if has_out else None
+        out_score = softmax(np.asarray(out_logits, np.float64) / t).max(axis=1) if has_out else None
         threshold = choose_threshold(score, correct, out_score, accept_rate)
         objective = 0.0
         if has_out:
@@ -213,7 +213,8 @@ def calibrate_out_of_scope(logits, labels, out_logits=None, *, accept_rate: floa
     return {"temperature": best[1], "threshold": best[2], "nll_temperature": float(nll)}
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in numpy."""
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)

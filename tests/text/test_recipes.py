@@ -54,12 +54,16 @@ def intent_csv(tmp_path_factory):
     return _write_csv(tmp_path_factory.mktemp("intent") / "queries.csv", ["query", "intent"], rows)
 
 
+def _train_intent_cli(intent_csv, run, *flags):
+    """``ecomtf train intent`` on the fixture's CSV, small and fast, with extra ``flags``."""
+    main(["train", "intent", "--data", str(intent_csv), "--text-col", "query", "--label-col", "intent",
+          "--out-of-scope-label", OOS, "--output-dim", "16", "--vocab-size", "300", "--batch-size", "32",
+          *flags, "--out", str(run)])
+
+
 def test_intent_cli_wide_ensemble_calibrates_on_the_oos_rows_and_exports(intent_csv, tmp_path, capsys):
     run = tmp_path / "run"
-    main(["train", "intent", "--data", str(intent_csv), "--text-col", "query", "--label-col", "intent",
-          "--out-of-scope-label", OOS, "--epochs", "8", "--output-dim", "16", "--vocab-size", "300",
-          "--batch-size", "32", "--learning-rate", "0.02", "--members", "2", "--wide",
-          "--out", str(run)])
+    _train_intent_cli(intent_csv, run, "--epochs", "8", "--learning-rate", "0.02", "--members", "2", "--wide")
     out = capsys.readouterr().out
     # 60 OOS rows: 12 go to test (--test-fraction 0.2), the other 48 calibrate.
     m = re.search(r"out-of-scope \('oos'\): (\d+) validation rows for calibration, (\d+) test rows", out)
@@ -97,6 +101,34 @@ def test_intent_cli_wide_ensemble_calibrates_on_the_oos_rows_and_exports(intent_
     assert set(intents) <= set(INTENT_PHRASES), intents
     assert intents[:2] == ["track_order", "get_refund"]
     assert answer["is_out_of_scope"].numpy().tolist() == [False, False, True]
+
+
+def test_intent_cli_ngram_and_transformer_join_in_one_exported_model(intent_csv, tmp_path, capsys):
+    run = tmp_path / "run"
+    _train_intent_cli(intent_csv, run, "--epochs", "6", "--learning-rate", "0.01", "--encoder",
+                      "ngram+transformer", "--wide")
+    training = json.loads((run / "metrics.json").read_text())["training"]
+    assert training["encoder"] == "ngram+transformer" and len(training["member_epochs"]) == 2
+    assert set(training["val_accuracy_by_model"]) == {"ngram", "transformer"}
+    assert training["out_of_scope_val_rows"] == 48 and training["threshold"] > 0
+    base = tmp_path / "export" / "intent"
+    main(["export", "--run", str(run), "--out", str(base)])
+    capsys.readouterr()
+    loaded = tf.saved_model.load(str(base / "1"))
+    answer = loaded.signatures["serving_default"](text=tf.constant(["please where is my order now"]))
+    assert answer["intent"].numpy()[0].decode() == "track_order"
+    assert answer["probabilities"].shape == (1, len(INTENT_PHRASES))
+
+
+def test_intent_recipe_refuses_ambiguous_ensembles():
+    from ecomtf.recipes import intent
+    from ecomtf.text import TextExamples
+
+    data = TextExamples(np.array(["a b", "c d"] * 10), np.array(["x", "y"] * 10))
+    with pytest.raises(ValueError, match="ambiguous"):
+        intent.train(data, encoder="ngram+transformer", feature_dropout=0.1)
+    with pytest.raises(ValueError, match="each encoder once"):
+        intent.train(data, encoder="ngram+ngram")
 
 
 FAQ = {
