@@ -53,7 +53,7 @@ def main(argv=None):
     for encoder in [e for e in args.encoders.split(",") if e]:
         with Timer() as t:
             model, info = intent.train(train, encoder=encoder, epochs=args.epochs, seed=args.seed,
-                                       patience=4 if encoder == "ngram" else 5, **dict(args.set))
+                                       patience=5 if "transformer" in encoder else 4, **dict(args.set))
         rep = intent.evaluate(model, test)
         rows.append({"model": f"ecomtf IntentClassifier ({encoder}, {epochs_label(info)}"
                               + options_label(args.set) + ")",

@@ -99,7 +99,7 @@ def main(argv=None):
         with Timer() as t:
             model, info = intent.train(train, val, out_of_scope_val=oos_val, encoder=encoder,
                                        epochs=args.epochs, seed=args.seed,
-                                       patience=4 if encoder == "ngram" else 5, **dict(args.set))
+                                       patience=5 if "transformer" in encoder else 4, **dict(args.set))
         v, te = model.classify(val.texts), model.classify(test.texts)
         rows += evaluate(f"ecomtf {encoder} ({epochs_label(info)}, T={model.temperature:.2f}"
                          + options_label(args.set) + ")",

@@ -77,7 +77,9 @@ def baseline_top_scores(model, texts, temperature: float = 1.0):
     """``(predicted labels, max probability)`` of a fitted sklearn pipeline, optionally tempered."""
     p = model.predict_proba(list(texts))
     if temperature != 1.0:
-        p = _softmax(baseline_logits(p) / temperature)
+        from ecomtf.text.metrics import softmax
+
+        p = softmax(baseline_logits(p) / temperature)
     return model.classes_[p.argmax(1)], p.max(1)
 
 
@@ -98,12 +100,6 @@ def calibrate_baseline(model, texts, labels, out_of_scope_texts) -> dict:
     return metrics.calibrate_out_of_scope(
         baseline_logits(model.predict_proba(list(texts))), np.array([index[y] for y in labels]),
         baseline_logits(model.predict_proba(list(out_of_scope_texts))))
-
-
-def _softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def epochs_label(info) -> str:

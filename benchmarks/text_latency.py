@@ -14,9 +14,10 @@ queries:
 - the TF Text tokenization alone (FastBertNormalizer + FastWordpieceTokenizer);
 - the ``.tflite`` model under LiteRT with the TF Text kernels;
 - the scikit-learn TF-IDF + logistic regression baseline's ``predict_proba``;
-- with ``--members N``, the exported N-member ensemble too, and with
-  ``--wide`` the wide & deep model (the other rows stay the single model's,
-  so each variant's cost is a ratio in one process).
+- with ``--members N``, the exported N-member ensemble too, with ``--wide``
+  the wide & deep model, and with ``--transformer`` the wide n-gram model and
+  a Transformer averaged in one ``IntentEnsemble`` (the other rows stay the
+  single model's, so each variant's cost is a ratio in one process).
 
 Each figure is the median over repeated calls; ratios are to the bare
 encoder measured in the same process (machine load cancels out).
@@ -56,6 +57,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--members", type=int, default=1, help="also time an ensemble of this many")
     parser.add_argument("--wide", action="store_true", help="also time the wide & deep model")
+    parser.add_argument("--transformer", action="store_true",
+                        help="also time the wide n-gram + Transformer ensemble")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -83,10 +86,12 @@ def main(argv=None):
     options = {f"{args.members}-member ensemble": {"members": args.members}} if args.members > 1 else {}
     if args.wide:
         options["wide & deep"] = {"wide": True}
+    if args.transformer:
+        options["wide n-gram + Transformer"] = {"encoder": "ngram+transformer", "wide": True}
     for name, option in options.items():
         other, _ = intent.train(train, epochs=args.epochs, verbose=0, **option)
         other_servable = IntentClassifierServable(other, examples=test.texts[:4])
-        folder = name.replace(" ", "_").replace("&", "and")
+        folder = name.replace(" ", "_").replace("&", "and").replace("+", "and")
         with intent.without_layer_traces():
             other_path = save_for_serving(other_servable, tmp / folder)
             other_lite = to_tflite(other_servable, tmp / f"{folder}.tflite")
