@@ -62,6 +62,22 @@ def test_exports_and_converts_as_one_model(parts, tmp_path):
     run_tflite_test(servable, tmp_path / "both.tflite", inputs)
 
 
+def test_fit_trains_every_model_on_its_own_loss():
+    # Untrained models joined and fitted together: each must learn the set
+    # alone (a loss on the mean alone would not make each one right).
+    ngram = IntentClassifier.from_texts(TEXTS, LABELS, output_dim=16, min_count=1)
+    transformer = IntentClassifier.from_texts(TEXTS, LABELS, encoder="transformer", output_dim=16,
+                                              num_heads=2, intermediate_dim=32, min_count=1, dropout=0.0)
+    tf.keras.utils.set_random_seed(9)
+    both = IntentEnsemble([ngram, transformer])
+    both.compile(LazyAdam(1e-2), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                 metrics=["accuracy"])
+    hist = both.fit(tf.constant(TEXTS), both.label_ids(LABELS), epochs=20, batch_size=12, verbose=0)
+    assert hist.history["accuracy"][-1] == 1.0
+    for m in both.models:
+        assert m.report(TEXTS, LABELS)["accuracy"] == 1.0
+
+
 def test_refuses_models_that_do_not_match(parts):
     wide, _ = parts
     other = IntentClassifier.from_texts(TEXTS[:10], LABELS[:10], output_dim=8, min_count=1)
