@@ -55,7 +55,7 @@ def main(argv=None):
             model, info = intent.train(train, encoder=encoder, epochs=args.epochs, seed=args.seed,
                                        patience=5 if "transformer" in encoder else 4, **dict(args.set))
         rep = intent.evaluate(model, test)
-        rows.append({"model": f"ecomtf IntentClassifier ({encoder}, {epochs_label(info)}"
+        rows.append({"model": f"ecomtf {type(model).__name__} ({encoder}, {epochs_label(info)}"
                               + options_label(args.set) + ")",
                      "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
                      "val_accuracy": info["val_accuracy"], "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
