@@ -32,9 +32,10 @@ from benchmarks.common import shared_data
 from benchmarks.text_common import Timer
 from benchmarks.text_common import add_train_options
 from benchmarks.text_common import epochs_label
-from benchmarks.text_common import baseline_top_scores
+from benchmarks.text_common import baseline_logits
 from benchmarks.text_common import calibrate_baseline
 from benchmarks.text_common import options_label
+from benchmarks.text_common import tempered_top_scores
 from benchmarks.text_common import tfidf_logistic_regression
 
 
@@ -87,11 +88,13 @@ def main(argv=None):
     if not args.no_baseline:
         with Timer() as t:
             lr = tfidf_logistic_regression(train.texts, train.labels)
-        temp = calibrate_baseline(lr, val.texts, val.labels, oos_val)["temperature"]
-        vp, vs = baseline_top_scores(lr, val.texts, temp)
-        tp, ts = baseline_top_scores(lr, test.texts, temp)
-        rows += evaluate(f"TF-IDF + LR (T={temp:.2f})", vp, vs, baseline_top_scores(lr, oos_val, temp)[1],
-                         tp, ts, baseline_top_scores(lr, oos_test, temp)[1], val.labels, test.labels,
+        z = {name: baseline_logits(lr, texts) for name, texts in
+             (("val", val.texts), ("test", test.texts), ("oos_val", oos_val), ("oos_test", oos_test))}
+        temp = calibrate_baseline(lr, z["val"], val.labels, z["oos_val"])["temperature"]
+        vp, vs = tempered_top_scores(lr, z["val"], temp)
+        tp, ts = tempered_top_scores(lr, z["test"], temp)
+        rows += evaluate(f"TF-IDF + LR (T={temp:.2f})", vp, vs, tempered_top_scores(lr, z["oos_val"], temp)[1],
+                         tp, ts, tempered_top_scores(lr, z["oos_test"], temp)[1], val.labels, test.labels,
                          {"val_closed_set_acc": round(float(np.mean(vp == val.labels)), 4),
                           "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
         print_table("so far", rows)

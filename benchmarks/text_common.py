@@ -73,23 +73,21 @@ def tfidf_logistic_regression(texts, labels, *, word_ngrams=(1, 2), char_ngrams=
     return model.fit(list(texts), np.asarray(labels))
 
 
-def baseline_top_scores(model, texts, temperature: float = 1.0):
-    """``(predicted labels, max probability)`` of a fitted sklearn pipeline, optionally tempered."""
-    p = model.predict_proba(list(texts))
-    if temperature != 1.0:
-        from ecomtf.text.metrics import softmax
+def baseline_logits(model, texts):
+    """Log-probabilities of a fitted sklearn pipeline, as logits for temperature scaling."""
+    return np.log(np.maximum(model.predict_proba(list(texts)), 1e-12))
 
-        p = softmax(baseline_logits(p) / temperature)
+
+def tempered_top_scores(model, logits, temperature: float):
+    """``(predicted labels, max probability)`` of baseline logits at ``temperature``."""
+    from ecomtf.text.metrics import softmax
+
+    p = softmax(logits / temperature)
     return model.classes_[p.argmax(1)], p.max(1)
 
 
-def baseline_logits(probabilities):
-    """Log-probabilities of a baseline, as logits for temperature scaling."""
-    return np.log(np.maximum(probabilities, 1e-12))
-
-
-def calibrate_baseline(model, texts, labels, out_of_scope_texts) -> dict:
-    """The temperature and threshold for an sklearn baseline, chosen as ``IntentClassifier.calibrate`` does.
+def calibrate_baseline(model, logits, labels, out_of_scope_logits) -> dict:
+    """The temperature and threshold for an sklearn baseline, chosen as ``IntentModel.calibrate`` does.
 
     Both models get the same calibration (``text.metrics.calibrate_out_of_scope``
     on validation data), so the comparison is of models, not of calibrations.
@@ -97,9 +95,7 @@ def calibrate_baseline(model, texts, labels, out_of_scope_texts) -> dict:
     from ecomtf.text import metrics
 
     index = {c: i for i, c in enumerate(model.classes_)}
-    return metrics.calibrate_out_of_scope(
-        baseline_logits(model.predict_proba(list(texts))), np.array([index[y] for y in labels]),
-        baseline_logits(model.predict_proba(list(out_of_scope_texts))))
+    return metrics.calibrate_out_of_scope(logits, np.array([index[y] for y in labels]), out_of_scope_logits)
 
 
 def epochs_label(info) -> str:

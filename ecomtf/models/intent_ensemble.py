@@ -24,8 +24,9 @@ class IntentEnsemble(IntentModel):
     model on its own loss; ``recipes.intent.train(encoder="ngram+transformer")``
     trains them apart (each with its own learning rate and early stopping)
     and joins them. Measured on CLINC150 (docs/benchmarks/text.md): a wide
-    n-gram model and a Transformer together beat both alone and TF-IDF +
-    logistic regression, for the Transformer's serving cost.
+    n-gram model and a Transformer together beat each alone, are level with
+    TF-IDF + logistic regression on closed-set accuracy and better at
+    out-of-scope detection, for the Transformer's serving cost.
 
     Args:
         models: two or more intent models (``IntentModel``: an

@@ -196,13 +196,15 @@ def calibrate_out_of_scope(logits, labels, out_logits=None, *, accept_rate: floa
     logits = np.asarray(logits, np.float64)
     labels = np.asarray(labels, np.int64)
     nll = fit_temperature(logits, labels) if fit else 1.0
-    has_out = out_logits is not None and len(out_logits)
+    has_out = out_logits is not None and len(out_logits) > 0
+    if has_out:
+        out_logits = np.asarray(out_logits, np.float64)
     candidates = [nll, *(t for t in temperatures if t != nll)] if fit and has_out else [nll]
     best = None
     for t in candidates:
         p = softmax(logits / t)
         score, correct = p.max(axis=1), p.argmax(axis=1) == labels
-        out_score = softmax(np.asarray(out_logits, np.float64) / t).max(axis=1) if has_out else None
+        out_score = softmax(out_logits / t).max(axis=1) if has_out else None
         threshold = choose_threshold(score, correct, out_score, accept_rate)
         objective = 0.0
         if has_out:
