@@ -26,7 +26,9 @@ from benchmarks.text_common import tfidf_logistic_regression
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--encoders", default="ngram", help="comma-separated: ngram,transformer")
+    parser.add_argument("--encoders", default="ngram",
+                        help="comma-separated: ngram, transformer, ngram+transformer, pretrained "
+                             "(with --set checkpoint=DIR)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-baseline", action="store_true")

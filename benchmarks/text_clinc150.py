@@ -70,7 +70,9 @@ def evaluate(name, val_pred, val_score, oos_val_score, test_pred, test_score, oo
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--encoders", default="ngram", help="comma-separated: ngram,transformer")
+    parser.add_argument("--encoders", default="ngram",
+                        help="comma-separated: ngram, transformer, ngram+transformer, pretrained "
+                             "(with --set checkpoint=DIR)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-baseline", action="store_true")

@@ -11,6 +11,7 @@ from ecomtf.export.servable import dict_signature
 from ecomtf.export.servable import register_servable
 from ecomtf.export.servable import signature_input_specs
 from ecomtf.export.tflite import check_tflite_parity
+from ecomtf.export.tflite import custom_ops
 from ecomtf.export.tflite import litert_interpreter
 from ecomtf.export.tflite import run_tflite
 from ecomtf.export.tflite import to_tflite

@@ -14,6 +14,19 @@ from ecomtf.export.servable import signature_input_specs
 
 QUANTIZATIONS = (None, "dynamic", "float16", "int8")
 
+# Custom ops that tensorflow-text's TFLite kernels implement (the names its
+# registrar adds to LiteRT, tensorflow-text 2.21). ``allow_custom_ops`` lets
+# the converter write *any* unsupported TensorFlow op as a custom op, which
+# would then fail on the phone at the first call; ``to_tflite`` refuses every
+# custom op outside this set.
+TF_TEXT_CUSTOM_OPS = frozenset({
+    "FastBertNormalize", "FastWordpieceTokenizeWithOffsets", "RaggedTensorToTensor",
+    "TFText>ByteSplitByOffsets", "TFText>ByteSplitWithOffsets", "TFText>FastSentencepieceDetokenize",
+    "TFText>FastSentencepieceTokenize", "TFText>FastWordpieceDetokenize", "TFText>NgramsStringJoin",
+    "TFText>RoundRobinGenerateMasks", "TFText>RoundRobinTrim", "TFText>Utf8Binarize",
+    "TFText>WhitespaceTokenizeWithOffsetsV2",
+})
+
 # Ops that int8 quantization leaves in float: the in-graph preprocessing of raw
 # inputs (signed log, standardization, NaN handling, concatenation). Raw
 # seconds and counts span many orders of magnitude; quantizing them to 8 bits
@@ -93,10 +106,25 @@ def to_tflite(
             flatbuffer = debugger.get_nondebug_quantized_model()
         else:
             flatbuffer = converter.convert()
+    unknown = sorted(custom_ops(flatbuffer) - TF_TEXT_CUSTOM_OPS)
+    if unknown:
+        raise ValueError(
+            f"the model uses ops with no TFLite builtin and no TF Text kernel: {', '.join(unknown)}. "
+            "The converter wrote them as custom ops, which fail when the app first calls the model. "
+            "Rewrite them with supported ops (e.g. tf.expand_dims for a tf.newaxis slice).")
     out = pathlib.Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(flatbuffer)
     return out
+
+
+def custom_ops(flatbuffer: bytes) -> set[str]:
+    """Names of the custom (non-builtin) ops a ``.tflite`` flatbuffer uses."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(flatbuffer, 0)
+    codes = (model.OperatorCodes(i).CustomCode() for i in range(model.OperatorCodesLength()))
+    return {c.decode() for c in codes if c}
 
 
 def _check_calibratable(fn) -> None:

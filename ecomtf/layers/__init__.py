@@ -16,6 +16,7 @@ from ecomtf.layers.seasonal_lag_features import SeasonalLagFeatures
 from ecomtf.layers.series_scaler import SeriesScaler
 from ecomtf.layers.timestamp_encoder import TimestampEncoder
 from ecomtf.layers.ngram_embedding_encoder import NgramEmbeddingEncoder
+from ecomtf.layers.pretrained_text_encoder import PretrainedTextEncoder
 from ecomtf.layers.text_normalizer import TextNormalizer
 from ecomtf.layers.transformer_encoder_block import TransformerEncoderBlock
 from ecomtf.layers.transformer_text_encoder import TransformerTextEncoder

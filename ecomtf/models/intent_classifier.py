@@ -8,10 +8,11 @@ import numpy as np
 import tensorflow as tf
 
 from ecomtf.layers.ngram_embedding_encoder import NgramEmbeddingEncoder
+from ecomtf.layers.pretrained_text_encoder import PretrainedTextEncoder
 from ecomtf.layers.transformer_text_encoder import TransformerTextEncoder
 from ecomtf.models.intent_model import IntentModel
 
-ENCODERS = ("ngram", "transformer")
+ENCODERS = ("ngram", "transformer", "pretrained")
 
 
 @tf.keras.utils.register_keras_serializable(package="ecomtf")
@@ -50,8 +51,8 @@ class IntentClassifier(IntentModel):
 
     Args:
         encoder: a text encoder layer (``NgramEmbeddingEncoder``,
-            ``TransformerTextEncoder``, or any layer mapping ``[batch]``
-            strings to ``[batch, d]``).
+            ``TransformerTextEncoder``, ``PretrainedTextEncoder``, or any
+            layer mapping ``[batch]`` strings to ``[batch, d]``).
         intents: the intent names, in output order.
         dropout: dropout on the encoding before the softmax layer.
         threshold: reject as out of scope when the top probability is below
@@ -126,8 +127,12 @@ class IntentClassifier(IntentModel):
             texts: training texts only.
             labels: their intents; the intent list is the sorted set.
             encoder: ``"ngram"`` (``NgramEmbeddingEncoder``: fast, strong on
-                short queries) or ``"transformer"`` (``TransformerTextEncoder``).
-            output_dim: encoding size (of each member).
+                short queries), ``"transformer"`` (``TransformerTextEncoder``)
+                or ``"pretrained"`` (``PretrainedTextEncoder``: a local
+                checkpoint, given as ``checkpoint=`` directory; its
+                vocabulary is the checkpoint's, not learned from ``texts``).
+            output_dim: encoding size (of each member; a pretrained
+                encoder has its own).
             dropout: dropout before the softmax layer.
             members: ensemble size (n-gram encoder only; see the class).
             wide: add the linear member (n-gram encoder only; see the class).
@@ -143,6 +148,10 @@ class IntentClassifier(IntentModel):
             raise ValueError(f"members > 1 and wide=True need the n-gram encoder, got encoder={encoder!r}")
         elif encoder == "transformer":
             enc = TransformerTextEncoder.from_corpus(texts, output_dim, name="encoder", **encoder_kwargs)
+        elif encoder == "pretrained":
+            if "checkpoint" not in encoder_kwargs:
+                raise ValueError('encoder="pretrained" needs checkpoint= (a local SavedModel directory)')
+            enc = PretrainedTextEncoder(name="encoder", **encoder_kwargs)
         else:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
         return cls(enc, intents, dropout=dropout, members=members, wide=wide)

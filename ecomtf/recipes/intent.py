@@ -23,8 +23,12 @@ HELP = "query intent classifier (labelled text -> intent, with out-of-scope dete
 MODEL_DIR = "intent"
 # Share of the training rows held out for validation when none is given.
 VAL_FRACTION = 0.1
-# Vocabulary options that both encoders take (encoder="ngram+transformer").
+# Vocabulary options of the encoders that learn one (encoder="ngram+transformer").
 SHARED_ENCODER_OPTIONS = ("vocab_size", "lower_case", "min_count")
+# Options of the pretrained encoder (its vocabulary is the checkpoint's).
+PRETRAINED_OPTIONS = ("checkpoint", "max_length", "pooling", "fine_tune")
+# Default learning rates (LazyAdam); fine-tuning a pretrained encoder takes a small one.
+LEARNING_RATES = {"ngram": 3e-3, "transformer": 1e-3, "pretrained": 3e-5}
 
 
 # === Training ===
@@ -60,8 +64,11 @@ def train(
         out_of_scope_val: validation texts that match no intent (optional):
             the out-of-scope threshold is then chosen to trade in-scope
             accuracy against out-of-scope recall.
-        encoder: ``"ngram"``, ``"transformer"``, or both as
-            ``"ngram+transformer"``: each model trained apart (own learning
+        encoder: ``"ngram"``, ``"transformer"``, ``"pretrained"`` (a local
+            checkpoint in TF Hub's BERT text-encoder format, given as
+            ``checkpoint="dir"``, fine-tuned; see ``PretrainedTextEncoder``),
+            or two of them as ``"ngram+transformer"`` or
+            ``"ngram+pretrained"``: each model trained apart (own learning
             rate, early stopping and seed ``seed + k``; ``members`` and
             ``wide`` apply to the n-gram one), then joined in an
             ``IntentEnsemble`` that averages their probabilities and is
@@ -71,7 +78,8 @@ def train(
         epochs: at most this many epochs (early stopping on validation
             accuracy with ``patience``, best weights restored).
         batch_size, learning_rate: optimizer settings (LazyAdam; default
-            learning rate 3e-3 for n-grams, 1e-3 for the Transformer).
+            learning rate 3e-3 for n-grams, 1e-3 for the Transformer, 3e-5
+            for fine-tuning a pretrained encoder).
         output_dim, dropout: model size and regularization.
         members: ensemble size (n-gram encoder only). Each member is trained
             apart (seed ``seed + k``: own initialization, shuffle and early
@@ -92,8 +100,9 @@ def train(
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
         seed: seeds the split, the initialization and the shuffling.
         verbose: Keras verbosity (2: one line per epoch).
-        **encoder_kwargs: encoder ``from_corpus`` options (``vocab_size``,
-            ``feature_dropout``, ``num_layers``, ...).
+        **encoder_kwargs: encoder options (``vocab_size``,
+            ``feature_dropout``, ``num_layers``, ...; for ``"pretrained"``:
+            ``checkpoint``, ``max_length``, ``pooling``, ``fine_tune``).
 
     Returns:
         ``(model, info)``; ``info`` has the calibration and validation report.
@@ -107,7 +116,7 @@ def train(
         raise ValueError(f"members must be >= 1, got {members}")
     kinds = encoder.split("+")
     if len(kinds) > 1:
-        ambiguous = sorted(set(encoder_kwargs) - set(SHARED_ENCODER_OPTIONS))
+        ambiguous = sorted(set(encoder_kwargs) - set(SHARED_ENCODER_OPTIONS) - set(PRETRAINED_OPTIONS))
         if ambiguous:
             raise ValueError(f"encoder options {ambiguous} are ambiguous with encoder={encoder!r}: "
                              "train each model with intent.train and join them with IntentEnsemble")
@@ -122,8 +131,16 @@ def train(
     tf.keras.utils.set_random_seed(seed)
     if val_data is None:
         train_data, val_data = train_data.split(val_fraction, seed=seed)
+    if encoder not in LEARNING_RATES:
+        raise ValueError(f"encoder must be one of {sorted(LEARNING_RATES)} or two joined by '+', "
+                         f"got {encoder!r}")
+    if encoder == "pretrained":
+        unused = sorted(set(encoder_kwargs) & set(SHARED_ENCODER_OPTIONS) - {"lower_case"})
+        if unused:
+            raise ValueError(f"{unused} do not apply to a pretrained encoder: its vocabulary is the "
+                             "checkpoint's")
     if learning_rate is None:
-        learning_rate = 3e-3 if encoder == "ngram" else 1e-3
+        learning_rate = LEARNING_RATES[encoder]
     if encoder == "ngram":
         encoder_kwargs.setdefault("feature_dropout", 0.2)
     strategy = strategy or tf.distribute.get_strategy()
@@ -195,7 +212,7 @@ def train(
 
 def _train_ensemble(kinds, train_data, val_data, *, out_of_scope_val, members, wide, val_fraction,
                     accept_rate, max_seconds, strategy, seed, verbose, **fit):
-    """``train`` for ``encoder="ngram+transformer"``: each kind trained apart, then joined."""
+    """``train`` for ``encoder="ngram+transformer"`` (or ``+pretrained``): each kind trained apart, then joined."""
     import tensorflow as tf
 
     from ecomtf.models.intent_ensemble import IntentEnsemble
@@ -207,13 +224,18 @@ def _train_ensemble(kinds, train_data, val_data, *, out_of_scope_val, members, w
     strategy = strategy or tf.distribute.get_strategy()
     started = time.perf_counter()
     models, infos = [], []
+    options = {k: fit.pop(k) for k in [*SHARED_ENCODER_OPTIONS, *PRETRAINED_OPTIONS] if k in fit}
     for k, kind in enumerate(kinds):
         if verbose:
             print(f"ensemble model {k + 1}/{len(kinds)}: {kind}")
+        # Vocabulary options go to the encoders that learn a vocabulary,
+        # checkpoint options to the pretrained one.
+        own = PRETRAINED_OPTIONS if kind == "pretrained" else SHARED_ENCODER_OPTIONS
         model, info = train(train_data, val_data, out_of_scope_val=out_of_scope_val, encoder=kind,
                             members=members if kind == "ngram" else 1, wide=wide and kind == "ngram",
                             accept_rate=accept_rate, max_seconds=max_seconds and max_seconds / len(kinds),
-                            strategy=strategy, seed=seed + k, verbose=verbose, **fit)
+                            strategy=strategy, seed=seed + k, verbose=verbose,
+                            **{name: v for name, v in options.items() if name in own}, **fit)
         models.append(model)
         infos.append(info)
     with strategy.scope():
@@ -413,9 +435,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                      "test the out-of-scope threshold")
     src.add_argument("--strict", action="store_true", help="fail on the first rejected row")
     m = parser.add_argument_group("model and training")
-    m.add_argument("--encoder", choices=["ngram", "transformer", "ngram+transformer"], default="ngram",
+    m.add_argument("--encoder", choices=["ngram", "transformer", "pretrained", "ngram+transformer",
+                                         "ngram+pretrained"], default="ngram",
                    help="ngram+transformer: both, trained apart and served as one averaged model "
-                        "(more accurate; the Transformer's training and serving time)")
+                        "(more accurate; the Transformer's training and serving time). pretrained: "
+                        "fine-tune the local checkpoint given with --checkpoint")
+    m.add_argument("--checkpoint", default=None,
+                   help="with --encoder pretrained: directory of a local BERT-style SavedModel in TF Hub's "
+                        "text-encoder format (unpacked archive; nothing is downloaded)")
     m.add_argument("--epochs", type=int, default=20)
     m.add_argument("--batch-size", type=int, default=64)
     m.add_argument("--learning-rate", type=float, default=None)
@@ -439,6 +466,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def train_from_args(args) -> pathlib.Path:
     from ecomtf.text.metrics import format_confusion_report
 
+    uses_checkpoint = "pretrained" in args.encoder.split("+")
+    if uses_checkpoint != bool(args.checkpoint):
+        raise SystemExit("--checkpoint goes with --encoder pretrained (or ngram+pretrained), and only with it")
     train_data, val, test, oos_val, oos_test = load_data_from_args(args)
     print(f"data: train {len(train_data):,} rows, {len(train_data.label_set)} intents"
           + (f"; val {len(val):,}" if val is not None else "")
@@ -447,8 +477,9 @@ def train_from_args(args) -> pathlib.Path:
                         epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, output_dim=args.output_dim,
                         dropout=args.dropout, members=args.members, wide=args.wide,
-                        vocab_size=args.vocab_size,
-                        accept_rate=args.accept_rate, seed=args.seed)
+                        accept_rate=args.accept_rate, seed=args.seed,
+                        **({"checkpoint": args.checkpoint} if uses_checkpoint else {}),
+                        **({} if args.encoder == "pretrained" else {"vocab_size": args.vocab_size}))
     metrics = {"training": info}
     if test is not None:
         rep = evaluate(model, test, oos_test)

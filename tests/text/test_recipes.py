@@ -120,6 +120,32 @@ def test_intent_cli_ngram_and_transformer_join_in_one_exported_model(intent_csv,
     assert answer["probabilities"].shape == (1, len(INTENT_PHRASES))
 
 
+def test_intent_cli_fine_tunes_a_local_checkpoint_next_to_ngrams(intent_csv, tmp_path, capsys):
+    from tests.text.tiny_bert import save_tiny_bert
+
+    with open(intent_csv, newline="") as f:
+        checkpoint = save_tiny_bert(tmp_path / "bert", [row["query"] for row in csv.DictReader(f)])
+    with pytest.raises(SystemExit, match="--checkpoint goes with --encoder pretrained"):
+        _train_intent_cli(intent_csv, tmp_path / "no", "--checkpoint", str(checkpoint))
+    run = tmp_path / "run"
+    # The n-gram model takes --learning-rate too; the checkpoint's own default (3e-5) is
+    # for real BERTs, too slow for this random one in 6 epochs.
+    _train_intent_cli(intent_csv, run, "--epochs", "6", "--learning-rate", "0.01", "--encoder",
+                      "ngram+pretrained", "--checkpoint", str(checkpoint))
+    training = json.loads((run / "metrics.json").read_text())["training"]
+    assert training["encoder"] == "ngram+pretrained" and len(training["member_epochs"]) == 2
+    assert set(training["val_accuracy_by_model"]) == {"ngram", "pretrained"}
+    base = tmp_path / "export" / "intent"
+    main(["export", "--run", str(run), "--out", str(base)])
+    capsys.readouterr()
+    # The export is self-contained: it answers with the checkpoint gone.
+    for f in sorted(checkpoint.rglob("*"), reverse=True):
+        f.unlink() if f.is_file() else f.rmdir()
+    loaded = tf.saved_model.load(str(base / "1"))
+    answer = loaded.signatures["serving_default"](text=tf.constant(["please where is my order now"]))
+    assert answer["intent"].numpy()[0].decode() == "track_order"
+
+
 def test_intent_recipe_refuses_ambiguous_ensembles():
     from ecomtf.recipes import intent
     from ecomtf.text import TextExamples
@@ -129,6 +155,10 @@ def test_intent_recipe_refuses_ambiguous_ensembles():
         intent.train(data, encoder="ngram+transformer", feature_dropout=0.1)
     with pytest.raises(ValueError, match="each encoder once"):
         intent.train(data, encoder="ngram+ngram")
+    with pytest.raises(ValueError, match="checkpoint's"):
+        intent.train(data, encoder="pretrained", checkpoint="any", vocab_size=100)
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        intent.train(data, encoder="bert")
 
 
 FAQ = {
