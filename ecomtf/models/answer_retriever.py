@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from ecomtf.layers.ngram_embedding_encoder import NgramEmbeddingEncoder
+from ecomtf.layers.pretrained_text_encoder import PretrainedTextEncoder
 from ecomtf.layers.transformer_text_encoder import TransformerTextEncoder
 from ecomtf.text import metrics as text_metrics
 
@@ -105,8 +106,11 @@ class AnswerRetriever(tfrs.Model):
 
         Args:
             questions, answers: training texts only (answers may repeat).
-            encoder: ``"ngram"`` or ``"transformer"``.
-            output_dim: encoder size.
+            encoder: ``"ngram"``, ``"transformer"`` or ``"pretrained"`` (a
+                local checkpoint, ``checkpoint="dir"``; see
+                ``PretrainedTextEncoder``; with ``shared_encoder=False`` each
+                tower fine-tunes its own copy).
+            output_dim: encoder size (a pretrained encoder has its own).
             embedding_dim: projected embedding size.
             shared_encoder: one encoder for both towers (default), learned on
                 questions and answers together.
@@ -117,9 +121,16 @@ class AnswerRetriever(tfrs.Model):
                         if k in encoder_kwargs}
         questions = [str(t) for t in np.asarray(questions).reshape(-1)]
         answers = [str(t) for t in dict.fromkeys(np.asarray(answers).reshape(-1).tolist())]
+        if encoder == "pretrained":
+            if "checkpoint" not in encoder_kwargs:
+                raise ValueError('encoder="pretrained" needs checkpoint= (a local SavedModel directory)')
+            names = ["encoder"] if shared_encoder else ["query_encoder", "answer_encoder"]
+            towers = [PretrainedTextEncoder(name=name, **encoder_kwargs) for name in names]
+            return cls(towers[0], towers[1] if len(towers) > 1 else None, embedding_dim=embedding_dim,
+                       **model_kwargs)
         build = {"ngram": NgramEmbeddingEncoder, "transformer": TransformerTextEncoder}.get(encoder)
         if build is None:
-            raise ValueError(f"encoder must be 'ngram' or 'transformer', got {encoder!r}")
+            raise ValueError(f"encoder must be 'ngram', 'transformer' or 'pretrained', got {encoder!r}")
         if shared_encoder:
             query_enc = build.from_corpus(questions + answers, output_dim, name="encoder", **encoder_kwargs)
             answer_enc = None

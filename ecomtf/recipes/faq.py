@@ -64,9 +64,11 @@ def train(
             response while the FAQ holds one response per intent.
         unanswerable_val: validation questions the FAQ cannot answer
             (optional; see ``AnswerRetriever.calibrate``).
-        encoder: ``"ngram"`` or ``"transformer"``.
+        encoder: ``"ngram"``, ``"transformer"`` or ``"pretrained"`` (a local
+            checkpoint given as ``checkpoint="dir"``, fine-tuned).
         epochs, batch_size, learning_rate, patience: training schedule
-            (LazyAdam; early stopping on validation recall@1, best weights
+            (LazyAdam; default learning rate as ``recipes.intent``: 3e-3,
+            1e-3, 3e-5; early stopping on validation recall@1, best weights
             kept).
         output_dim, embedding_dim, temperature: model settings.
         accept_rate: without unanswerable examples, the share of validation
@@ -84,12 +86,15 @@ def train(
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
         seed: seeds the split, initialization and shuffling.
         verbose: Keras verbosity.
-        **encoder_kwargs: encoder ``from_corpus`` options.
+        **encoder_kwargs: encoder options (``from_corpus`` options; for
+            ``"pretrained"``: ``checkpoint``, ``max_length``, ...).
 
     Returns:
         ``(model, info)``.
     """
     import tensorflow as tf
+
+    from ecomtf.recipes.intent import LEARNING_RATES
 
     from ecomtf.models.answer_retriever import AnswerRetriever
     from ecomtf.models.answer_retriever import make_pairs
@@ -106,8 +111,10 @@ def train(
     if not len(val_queries):
         raise ValueError("no validation questions: pass val_queries or a larger val_fraction "
                          "(it is taken per answer, rounded)")
+    if encoder not in LEARNING_RATES:
+        raise ValueError(f"encoder must be one of {sorted(LEARNING_RATES)}, got {encoder!r}")
     if learning_rate is None:
-        learning_rate = 3e-3 if encoder == "ngram" else 1e-3
+        learning_rate = LEARNING_RATES[encoder]
     if encoder == "ngram":
         encoder_kwargs.setdefault("feature_dropout", 0.2)
     strategy = strategy or tf.distribute.get_strategy()
@@ -286,7 +293,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--test-fraction", type=float, default=0.2)
     src.add_argument("--strict", action="store_true", help="fail on the first rejected row")
     m = parser.add_argument_group("model and training")
-    m.add_argument("--encoder", choices=["ngram", "transformer"], default="ngram")
+    m.add_argument("--encoder", choices=["ngram", "transformer", "pretrained"], default="ngram",
+                   help="pretrained: fine-tune the local checkpoint given with --checkpoint")
+    m.add_argument("--checkpoint", default=None,
+                   help="with --encoder pretrained: directory of a local BERT-style SavedModel in TF Hub's "
+                        "text-encoder format (unpacked archive; nothing is downloaded)")
     m.add_argument("--epochs", type=int, default=20)
     m.add_argument("--batch-size", type=int, default=64)
     m.add_argument("--learning-rate", type=float, default=None)
@@ -307,15 +318,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def train_from_args(args) -> pathlib.Path:
+    pretrained = args.encoder == "pretrained"
+    if pretrained != bool(args.checkpoint):
+        raise SystemExit("--checkpoint goes with --encoder pretrained, and only with it")
     faq, train_q, test_q, pair_answers = load_data_from_args(args)
     print(f"FAQ: {len(faq):,} answers; {len(train_q):,} training questions, {len(test_q):,} test")
     model, info = train(faq, train_q, pair_answers=pair_answers, encoder=args.encoder,
                         epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, output_dim=args.output_dim,
-                        embedding_dim=args.embedding_dim, vocab_size=args.vocab_size,
-                        top_k=args.top_k, accept_rate=args.accept_rate,
+                        embedding_dim=args.embedding_dim, top_k=args.top_k, accept_rate=args.accept_rate,
                         document_chars=args.document_chars or None, max_seconds=args.max_seconds,
-                        seed=args.seed)
+                        seed=args.seed,
+                        **({"checkpoint": args.checkpoint} if pretrained else {"vocab_size": args.vocab_size}))
     metrics = {"training": info}
     if len(test_q):
         metrics["test"] = evaluate(model, test_q)

@@ -7,6 +7,8 @@ import tensorflow as tf
 import ecomtf.export as ex
 from ecomtf.export.intent_classifier_servable import IntentClassifierServable
 from ecomtf.layers.pretrained_text_encoder import PretrainedTextEncoder
+from ecomtf.models.answer_retriever import AnswerRetriever
+from ecomtf.models.answer_retriever import make_pairs
 from ecomtf.models.intent_classifier import IntentClassifier
 from ecomtf.text.lazy_adam import LazyAdam
 from tests.export_checks import run_export_test
@@ -132,3 +134,24 @@ def test_refuses_to_convert_a_checkpoint_with_ops_lite_lacks(tmp_path):
     with pytest.raises(ValueError, match="no TFLite builtin and no TF Text kernel: StridedSlice"):
         ex.to_tflite(IntentClassifierServable(model), tmp_path / "m.tflite")
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_answer_retriever_towers_fine_tune_their_own_copies(checkpoint, tmp_path):
+    answers = [f"answer about {label.replace('_', ' ')}" for label in LABELS]
+    tf.keras.utils.set_random_seed(2)
+    m = AnswerRetriever.from_texts(TEXTS, answers, encoder="pretrained", checkpoint=checkpoint,
+                                   shared_encoder=False, embedding_dim=8, top_k=2)
+    assert isinstance(m.query_encoder, PretrainedTextEncoder) and m.answer_encoder is not m.query_encoder
+    m.compile(LazyAdam(1e-2))
+    m.fit(make_pairs(TEXTS, answers, LABELS).batch(12), epochs=3, verbose=0)
+    original = _checkpoint_weights(checkpoint)
+    query = dict((v.name, v.numpy()) for v in m.query_encoder.encoder_model.trainable_variables)
+    answer = dict((v.name, v.numpy()) for v in m.answer_encoder.encoder_model.trainable_variables)
+    name = next(n for n in original if "word_embeddings" in n)
+    assert not np.allclose(query[name], original[name]) and not np.allclose(answer[name], original[name])
+    assert not np.allclose(query[name], answer[name])
+    m.set_index(sorted(set(LABELS)), sorted(set(answers)))
+    m.save(tmp_path / "r.keras")
+    again = tf.keras.models.load_model(tmp_path / "r.keras")
+    np.testing.assert_allclose(again.query_embeddings(TEXTS), m.query_embeddings(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(again.index_embeddings(), m.index_embeddings(), atol=1e-6)

@@ -229,3 +229,29 @@ def test_faq_cli_with_document_chars_and_time_budget_exports(faq_csv, tmp_path, 
     scores = answer["scores"].numpy()
     np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-4)
     assert (scores[:, 0] >= scores[:, 1]).all()
+
+
+def test_faq_cli_fine_tunes_a_local_checkpoint_and_exports(faq_csv, tmp_path, capsys):
+    from tests.text.tiny_bert import save_tiny_bert
+
+    with open(faq_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    checkpoint = save_tiny_bert(tmp_path / "bert", [r["question"] for r in rows] + list(FAQ.values()))
+    run = tmp_path / "run"
+    argv = ["train", "faq", "--data", str(faq_csv), "--epochs", "3", "--learning-rate", "0.01",
+            "--encoder", "pretrained", "--checkpoint", str(checkpoint), "--embedding-dim", "16",
+            "--top-k", "2", "--out", str(run)]
+    with pytest.raises(SystemExit, match="--checkpoint goes with --encoder pretrained"):
+        main([a for a in argv if a not in ("--encoder", "pretrained")])
+    main(argv)
+    keys = _training_keys(argv)
+    training = json.loads((run / "metrics.json").read_text())["training"]
+    assert training["encoder"] == "pretrained" and training["faq_answers"] == len(FAQ)
+    base = tmp_path / "export" / "faq"
+    main(["export", "--run", str(run), "--out", str(base)])
+    capsys.readouterr()
+    loaded = tf.saved_model.load(str(base / "1"))
+    answer = loaded.signatures["serving_default"](text=tf.constant(list(keys.values())))
+    # Each training question is indexed as a key of its answer: it finds itself at cosine 1.
+    assert [a.decode() for a in answer["answers"].numpy()[:, 0]] == list(keys)
+    np.testing.assert_allclose(answer["scores"].numpy()[:, 0], 1.0, atol=1e-4)
