@@ -21,6 +21,7 @@ from benchmarks.text_common import Timer
 from benchmarks.text_common import add_train_options
 from benchmarks.text_common import epochs_label
 from benchmarks.text_common import options_label
+from benchmarks.text_common import paired_with_baseline
 from benchmarks.text_common import tfidf_logistic_regression
 
 
@@ -43,10 +44,12 @@ def main(argv=None):
     splits = text.load_banking77(shared_data("banking77"))
     train, test = splits["train"], splits["test"]
     rows = []
+    baseline_correct = None
     if not args.no_baseline:
         with Timer() as t:
             lr = tfidf_logistic_regression(train.texts, train.labels)
         pred = lr.predict(list(test.texts))
+        baseline_correct = pred == test.labels
         rows.append({"model": "TF-IDF word 1-2 + char 2-5 -> logistic regression (C=30)",
                      "accuracy": metrics.accuracy(test.labels, pred),
                      "macro_f1": metrics.macro_f1(test.labels, pred),
@@ -57,10 +60,13 @@ def main(argv=None):
             model, info = intent.train(train, encoder=encoder, epochs=args.epochs, seed=args.seed,
                                        patience=5 if "transformer" in encoder else 4, **dict(args.set))
         rep = intent.evaluate(model, test)
+        paired = {} if baseline_correct is None else paired_with_baseline(
+            model.classify(test.texts)["intent"] == test.labels, baseline_correct)
         rows.append({"model": f"ecomtf {type(model).__name__} ({encoder}, {epochs_label(info)}"
                               + options_label(args.set) + ")",
                      "accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"],
-                     "val_accuracy": info["val_accuracy"], "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
+                     "val_accuracy": info["val_accuracy"], **paired,
+                     "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
         print_table("so far", rows)
         if "val_accuracy_by_members" in info:
             print("validation accuracy of the first k members' mean, k = 1..:", info["val_accuracy_by_members"])

@@ -15,7 +15,9 @@ both models, and applied to test:
   within 1 point of the model's closed-set validation accuracy.
 
 In-scope accuracy counts a rejected in-scope query as an error; closed-set
-accuracy ignores the threshold.
+accuracy ignores the threshold. ``vs_baseline`` and ``mcnemar_p`` compare the
+closed-set answers with the baseline's on the same test queries
+(``text_common.paired_with_baseline``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from benchmarks.text_common import epochs_label
 from benchmarks.text_common import baseline_logits
 from benchmarks.text_common import calibrate_baseline
 from benchmarks.text_common import options_label
+from benchmarks.text_common import paired_with_baseline
 from benchmarks.text_common import tempered_top_scores
 from benchmarks.text_common import tfidf_logistic_regression
 
@@ -87,6 +90,7 @@ def main(argv=None):
     train, val, test = s["train"], s["val"], s["test"]
     oos_val, oos_test = s["oos_val"].texts, s["oos_test"].texts
     rows = []
+    baseline_correct = None
     if not args.no_baseline:
         with Timer() as t:
             lr = tfidf_logistic_regression(train.texts, train.labels)
@@ -95,6 +99,7 @@ def main(argv=None):
         temp = calibrate_baseline(lr, z["val"], val.labels, z["oos_val"])["temperature"]
         vp, vs = tempered_top_scores(lr, z["val"], temp)
         tp, ts = tempered_top_scores(lr, z["test"], temp)
+        baseline_correct = tp == test.labels
         rows += evaluate(f"TF-IDF + LR (T={temp:.2f})", vp, vs, tempered_top_scores(lr, z["oos_val"], temp)[1],
                          tp, ts, tempered_top_scores(lr, z["oos_test"], temp)[1], val.labels, test.labels,
                          {"val_closed_set_acc": round(float(np.mean(vp == val.labels)), 4),
@@ -106,12 +111,14 @@ def main(argv=None):
                                        epochs=args.epochs, seed=args.seed,
                                        patience=5 if "transformer" in encoder else 4, **dict(args.set))
         v, te = model.classify(val.texts), model.classify(test.texts)
+        paired = {} if baseline_correct is None else paired_with_baseline(te["intent"] == test.labels,
+                                                                          baseline_correct)
         rows += evaluate(f"ecomtf {encoder} ({epochs_label(info)}, T={model.temperature:.2f}"
                          + options_label(args.set) + ")",
                          v["intent"], v["score"], model.classify(oos_val)["score"], te["intent"],
                          te["score"], model.classify(oos_test)["score"], val.labels, test.labels,
-                         {"val_closed_set_acc": info["val_accuracy"], "train_wall_s": round(t.wall),
-                          "train_cpu_s": round(t.cpu)})
+                         {"val_closed_set_acc": info["val_accuracy"], **paired,
+                          "train_wall_s": round(t.wall), "train_cpu_s": round(t.cpu)})
         print_table("so far", rows)
     print_table("CLINC150 test (4,500 in-scope + 1,000 out-of-scope)", rows)
 

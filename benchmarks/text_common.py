@@ -98,6 +98,22 @@ def calibrate_baseline(model, logits, labels, out_of_scope_logits) -> dict:
     return metrics.calibrate_out_of_scope(logits, np.array([index[y] for y in labels]), out_of_scope_logits)
 
 
+def paired_with_baseline(correct, baseline_correct) -> dict:
+    """The model against the baseline on the same queries (McNemar's exact test).
+
+    ``vs_baseline``: queries only the model gets right minus queries only the
+    baseline gets right, with the two counts; ``mcnemar_p``: the two-sided
+    p-value that the two are equally often right where they disagree. A
+    margin of a few queries with a large p is "level", whatever its sign.
+    """
+    from scipy.stats import binomtest
+
+    correct, baseline_correct = np.asarray(correct, bool), np.asarray(baseline_correct, bool)
+    wins, losses = int(np.sum(correct & ~baseline_correct)), int(np.sum(~correct & baseline_correct))
+    p = binomtest(wins, wins + losses, 0.5).pvalue if wins + losses else 1.0
+    return {"vs_baseline": f"{wins - losses:+d} ({wins}/{losses})", "mcnemar_p": round(float(p), 3)}
+
+
 def epochs_label(info) -> str:
     """``"9 epochs"``, or ``"5 members, 9+11+12+9+13 epochs"`` for an ensemble."""
     epochs = info.get("member_epochs") or [info["epochs_run"]]

@@ -15,9 +15,11 @@ queries:
 - the ``.tflite`` model under LiteRT with the TF Text kernels;
 - the scikit-learn TF-IDF + logistic regression baseline's ``predict_proba``;
 - with ``--members N``, the exported N-member ensemble too, with ``--wide``
-  the wide & deep model, and with ``--transformer`` the wide n-gram model and
-  a Transformer averaged in one ``IntentEnsemble`` (the other rows stay the
-  single model's, so each variant's cost is a ratio in one process).
+  the wide & deep model, with ``--transformer`` the wide n-gram model and
+  a Transformer averaged in one ``IntentEnsemble``, and with ``--checkpoint
+  DIR`` a model fine-tuned from that local pretrained checkpoint (the other
+  rows stay the single model's, so each variant's cost is a ratio in one
+  process).
 
 Each figure is the median over repeated calls; ratios are to the bare
 encoder measured in the same process (machine load cancels out).
@@ -59,6 +61,8 @@ def main(argv=None):
     parser.add_argument("--wide", action="store_true", help="also time the wide & deep model")
     parser.add_argument("--transformer", action="store_true",
                         help="also time the wide n-gram + Transformer ensemble")
+    parser.add_argument("--checkpoint", default=None,
+                        help="also time a model fine-tuned from this local pretrained checkpoint")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -88,6 +92,8 @@ def main(argv=None):
         options["wide & deep"] = {"wide": True}
     if args.transformer:
         options["wide n-gram + Transformer"] = {"encoder": "ngram+transformer", "wide": True}
+    if args.checkpoint:
+        options["pretrained checkpoint"] = {"encoder": "pretrained", "checkpoint": args.checkpoint}
     for name, option in options.items():
         other, _ = intent.train(train, epochs=args.epochs, verbose=0, **option)
         other_servable = IntentClassifierServable(other, examples=test.texts[:4])
