@@ -111,6 +111,9 @@ class PretrainedTextEncoder(tf.keras.layers.Layer):
                                                  name="tokenizer")
         # The checkpoint's variables are this layer's weights, so Keras trains
         # them (when fine-tuning) and saves them with the model.
+        if not hasattr(self.encoder_model, "trainable_variables"):
+            raise ValueError(f"the SavedModel at {self.checkpoint!r} lists no trainable_variables, which TF Hub "
+                             "text encoders (saved Keras models) do: it cannot be fine-tuned or saved with ours")
         variables = (self.encoder_model.trainable_variables if self.fine_tune
                      else self.encoder_model.variables)
         for v in variables:
@@ -164,8 +167,15 @@ class PretrainedTextEncoder(tf.keras.layers.Layer):
 
     def call(self, text, training=None):
         inputs = self.encoder_inputs(text)
-        # The restored functions were traced for Python booleans only.
-        outputs = self.encoder_model(inputs, training=bool(training) and self.fine_tune)
+        try:
+            # The restored functions were traced for Python booleans only.
+            outputs = self.encoder_model(inputs, training=bool(training) and self.fine_tune)
+        except (TypeError, ValueError) as e:
+            raise ValueError(
+                f"the checkpoint at {self.checkpoint!r} cannot be called as a TF Hub text encoder "
+                "(a dict of int32 input_word_ids, input_mask, input_type_ids [batch, length], and "
+                "training=); TF1 Hub modules, list-input encoders and other formats are not supported"
+            ) from e
         if not isinstance(outputs, dict) or "sequence_output" not in outputs:
             raise ValueError(f"the checkpoint at {self.checkpoint!r} did not return a dict with "
                              "pooled_output and sequence_output (TF Hub's text-encoder API)")

@@ -81,6 +81,19 @@ def test_refuses_what_it_cannot_use(checkpoint, tmp_path):
         PretrainedTextEncoder(checkpoint, vocabulary=[t for t in vocab if t != "[CLS]"])
     with pytest.raises(ValueError, match="pooling"):
         PretrainedTextEncoder(checkpoint, pooling="max")
+    # Callable, but not with TF Hub's encoder inputs (as TF1 Hub modules and list-input encoders).
+    other = tf.train.Checkpoint(scale=tf.Variable(2.0))  # a bare trackable, as restored ones are
+    other.__call__ = tf.function(lambda ids: tf.cast(ids, tf.float32) * other.scale,
+                                 input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    other.trainable_variables = [other.scale]
+    other.variables = [other.scale]
+    tf.saved_model.save(other, str(tmp_path / "other"))
+    with pytest.raises(ValueError, match="cannot be called as a TF Hub text encoder"):
+        PretrainedTextEncoder(tmp_path / "other", vocabulary=vocab, lower_case=True)
+    del other.trainable_variables
+    tf.saved_model.save(other, str(tmp_path / "no_variables"))
+    with pytest.raises(ValueError, match="lists no trainable_variables"):
+        PretrainedTextEncoder(tmp_path / "no_variables", vocabulary=vocab, lower_case=True)
     with pytest.raises(ValueError, match="checkpoint="):
         IntentClassifier.from_texts(TEXTS, LABELS, encoder="pretrained")
 
