@@ -7,6 +7,7 @@ import pathlib
 import tensorflow as tf
 
 from ecomtf.layers.wordpiece_tokenizer_layer import WordpieceTokenizerLayer
+from ecomtf.layers.wordpiece_tokenizer_layer import pack_token_ids
 
 POOLINGS = ("pooled", "mean")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
@@ -135,30 +136,13 @@ class PretrainedTextEncoder(tf.keras.layers.Layer):
     def encoder_inputs(self, text) -> dict:
         """The encoder's int32 inputs: ``[CLS] tokens [SEP]``, padded to the longest row.
 
-        Packing uses ``scatter_nd`` on the flat token ids rather than
-        ``RaggedTensor.to_tensor`` or ``BertPackInputs``, so the graph needs
-        core TFLite builtins only.
+        Packed with core ops (``pack_token_ids``), not ``BertPackInputs``, so
+        the graph needs TFLite builtins only.
         """
         text = tf.reshape(tf.convert_to_tensor(text, tf.string), [-1])
-        ragged = self.tokenizer(text)
-        ids = ragged.flat_values
-        rows = ragged.value_rowids()
-        position = tf.range(tf.size(ids, out_type=tf.int64)) - tf.gather(ragged.row_splits, rows)
-        keep = position < self.max_length - 2
-        lengths = tf.minimum(ragged.row_lengths(), self.max_length - 2)
-        batch = tf.shape(text, out_type=tf.int64)[0]
-        width = tf.reduce_max(tf.concat([lengths, [0]], 0)) + 2
-        row = tf.range(batch)
-        index = tf.concat([
-            tf.stack([tf.boolean_mask(rows, keep), tf.boolean_mask(position, keep) + 1], axis=1),
-            tf.stack([row, tf.zeros_like(row)], axis=1),
-            tf.stack([row, lengths + 1], axis=1),
-        ], axis=0)
-        updates = tf.concat([tf.boolean_mask(ids, keep),
-                             tf.fill([batch], tf.constant(self.cls_id, tf.int64)),
-                             tf.fill([batch], tf.constant(self.sep_id, tf.int64))], axis=0)
-        word_ids = tf.scatter_nd(index, updates, tf.stack([batch, width]))
-        mask = tf.expand_dims(tf.range(width), 0) < tf.expand_dims(lengths + 2, 1)
+        word_ids, lengths = pack_token_ids(self.tokenizer(text), self.max_length - 2,
+                                           start_id=self.cls_id, end_id=self.sep_id)
+        mask = tf.expand_dims(tf.range(tf.shape(word_ids, out_type=tf.int64)[1]), 0) < tf.expand_dims(lengths, 1)
         return {
             "input_word_ids": tf.cast(word_ids, tf.int32),
             "input_mask": tf.cast(mask, tf.int32),

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from ecomtf.layers.transformer_encoder_block import TransformerEncoderBlock
 from ecomtf.layers.wordpiece_tokenizer_layer import WordpieceTokenizerLayer
+from ecomtf.layers.wordpiece_tokenizer_layer import pack_token_ids
 
 
 @tf.keras.utils.register_keras_serializable(package="ecomtf")
@@ -105,22 +106,9 @@ class TransformerTextEncoder(tf.keras.layers.Layer):
         return cls(vocab, output_dim, lower_case=lower_case, **kwargs)
 
     def token_ids(self, text):
-        """``(ids [batch, length], mask [batch, length])``, cut at ``max_length``.
-
-        Padding is done with ``scatter_nd`` on the flat ids rather than
-        ``RaggedTensor.to_tensor``, so the graph needs core TFLite builtins.
-        """
+        """``(ids [batch, length], mask [batch, length])``, cut at ``max_length``."""
         text = tf.reshape(tf.convert_to_tensor(text, tf.string), [-1])
-        ragged = self.tokenizer(text)
-        ids = ragged.flat_values
-        rows = ragged.value_rowids()
-        position = tf.range(tf.size(ids, out_type=tf.int64)) - tf.gather(ragged.row_splits, rows)
-        keep = position < self.max_length
-        lengths = tf.minimum(ragged.row_lengths(), self.max_length)
-        length = tf.maximum(tf.reduce_max(tf.concat([lengths, [0]], 0)), 1)
-        batch = tf.shape(text, out_type=tf.int64)[0]
-        index = tf.stack([tf.boolean_mask(rows, keep), tf.boolean_mask(position, keep)], axis=1)
-        dense = tf.scatter_nd(index, tf.boolean_mask(ids, keep), tf.stack([batch, length]))
+        dense, _ = pack_token_ids(self.tokenizer(text), self.max_length)
         return dense, tf.not_equal(dense, 0)
 
     def call(self, text, training=None):

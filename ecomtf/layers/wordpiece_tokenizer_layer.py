@@ -106,3 +106,33 @@ class WordpieceTokenizerLayer(tf.keras.layers.Layer):
             "unknown_token": self.unknown_token,
             "max_bytes_per_word": self.max_bytes_per_word,
         }
+
+
+def pack_token_ids(ragged: tf.RaggedTensor, max_tokens: int, *, start_id: int | None = None,
+                   end_id: int | None = None):
+    """Ragged token ids -> ``(dense ids [batch, width], lengths [batch])``, zero-padded.
+
+    Keeps the first ``max_tokens`` ids of each row, optionally between
+    ``start_id`` and ``end_id`` (BERT's ``[CLS] ... [SEP]``); ``width`` is the
+    longest packed row (at least 1) and ``lengths`` count the special ids.
+    Padding is done with ``scatter_nd`` on the flat ids rather than
+    ``RaggedTensor.to_tensor`` or TF Text's ``BertPackInputs``, so the graph
+    needs core TFLite builtins only.
+    """
+    ids = ragged.flat_values
+    rows = ragged.value_rowids()
+    position = tf.range(tf.size(ids, out_type=tf.int64)) - tf.gather(ragged.row_splits, rows)
+    keep = position < max_tokens
+    batch = ragged.nrows()
+    offset = int(start_id is not None)
+    lengths = tf.minimum(ragged.row_lengths(), max_tokens) + offset + int(end_id is not None)
+    index = [tf.stack([tf.boolean_mask(rows, keep), tf.boolean_mask(position, keep) + offset], axis=1)]
+    updates = [tf.boolean_mask(ids, keep)]
+    row = tf.range(batch)
+    for column, token in ((tf.zeros_like(row), start_id), (lengths - 1, end_id)):
+        if token is not None:
+            index.append(tf.stack([row, column], axis=1))
+            updates.append(tf.fill([batch], tf.constant(token, ids.dtype)))
+    width = tf.maximum(tf.reduce_max(tf.concat([lengths, [0]], 0)), 1)
+    dense = tf.scatter_nd(tf.concat(index, 0), tf.concat(updates, 0), tf.stack([batch, width]))
+    return dense, lengths
