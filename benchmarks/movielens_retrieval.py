@@ -14,7 +14,7 @@ Sections:
   gender, occupation, zip prefix), the rating time, the user's 10 previous titles, and item attributes
   (genres, release year, title text); and the same without the previous titles. Figures:
   hit rate@k (= recall@k, one target per example) as FactorizedTopK counts it, the same excluding the
-  user's training titles ("unseen"), NDCG@10; all from ``ecomtf.retrieval_metrics`` on the same arrays,
+  user's training titles ("unseen"), NDCG@10; all from ``ecomtf.evaluation.retrieval_metrics`` on the same arrays,
   plus TFRS's own FactorizedTopK top-10/100 from ``model.evaluate`` for the two recipe-configured models.
 - speed: training time (``fit``, 3 epochs incl. tracing, and the steady-state time per epoch after the
   first) of ecomtf in the recipe configuration vs the recipe, alternating runs, median; the recipe as
@@ -219,8 +219,8 @@ def ours(train, test, catalog, *, recipe_config=False, history=True, epochs=3, e
 
 # === Metrics on the same arrays for every model ===
 def report_from_embeddings(q, c, test, catalog, seen):
-    from ecomtf.retrieval_metrics import retrieval_ranks
-    from ecomtf.retrieval_metrics import retrieval_report
+    from ecomtf.evaluation.retrieval_metrics import retrieval_ranks
+    from ecomtf.evaluation.retrieval_metrics import retrieval_report
 
     exclude = [seen.get(u, ()) for u in test["user_id"].tolist()]
     ranks = retrieval_ranks(q, test["item_id"], c, catalog["item_id"], exclude)
@@ -249,7 +249,7 @@ def quality(train, test, catalog):
     import tensorflow as tf
 
     from ecomtf.data import retrieval_pipeline as rp
-    from ecomtf.retrieval_metrics import evaluate_retrieval
+    from ecomtf.evaluation.retrieval_metrics import evaluate_retrieval
 
     seen = rp.seen_items(train)
     rows = []

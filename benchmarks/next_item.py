@@ -36,8 +36,8 @@ from benchmarks.common import machine
 from benchmarks.common import print_table
 from benchmarks.common import shared_data
 from ecomtf.recipes import next_item
-from ecomtf.recommender_baselines import ItemCooccurrenceRecommender
-from ecomtf.recommender_baselines import MostPopularRecommender
+from ecomtf.evaluation.recommender_baselines import ItemCooccurrenceRecommender
+from ecomtf.evaluation.recommender_baselines import MostPopularRecommender
 
 # Figures measured by the issue author on this exact protocol (not run here).
 ML_ANCHORS = [

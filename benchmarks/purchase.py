@@ -28,8 +28,8 @@ import ecomtf  # noqa: F401
 from benchmarks.common import machine
 from benchmarks.common import print_table
 from benchmarks.common import shared_data
-from ecomtf.metrics import roc_auc
-from ecomtf.metrics import threshold_metrics
+from ecomtf.evaluation.classification_metrics import roc_auc
+from ecomtf.evaluation.classification_metrics import threshold_metrics
 from ecomtf.recipes import purchase
 
 
@@ -81,8 +81,8 @@ def bench_shoppers():
 def bench_cdnow():
     from sklearn.linear_model import LogisticRegression
 
-    from ecomtf.baselines import recency_frequency_score
-    from ecomtf.baselines import rfm_features
+    from ecomtf.evaluation.purchase_baselines import recency_frequency_score
+    from ecomtf.evaluation.purchase_baselines import rfm_features
     from ecomtf.data import purchase_within_horizon_examples
     from ecomtf.data import stratified_split
     from ecomtf.datasets import load_cdnow
@@ -114,7 +114,7 @@ def bench_cdnow():
 def bench_taobao():
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from ecomtf.baselines import event_count_features
+    from ecomtf.evaluation.purchase_baselines import event_count_features
     from ecomtf.datasets import load_taobao_user_behavior
 
     log, report = load_taobao_user_behavior(shared_data("taobao-userbehavior-head", "UserBehavior.csv.gz"))

@@ -32,8 +32,8 @@ import numpy as np
 import ecomtf  # noqa: F401  (routes tf.keras to tf_keras first)
 import tensorflow as tf
 
-from ecomtf import backtest as bt
-from ecomtf import forecast_baselines
+from ecomtf.evaluation import backtest as bt
+from ecomtf.evaluation import forecast_baselines
 from ecomtf.data.sales_table import SalesTable
 from ecomtf.data.windows import SalesWindows
 from ecomtf.models.sales_forecaster import SalesForecaster

@@ -43,17 +43,13 @@ def _check_keras() -> None:
 _check_keras()
 
 _SUBMODULES = (
-    "baselines",
     "data",
     "datasets",
+    "evaluation",
     "export",
     "layers",
-    "metrics",
     "models",
-    "ranking_metrics",
     "recipes",
-    "recommender_baselines",
-    "retrieval_metrics",
     "serving",
     "text",
 )

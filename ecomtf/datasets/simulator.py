@@ -70,7 +70,7 @@ import pathlib
 import numpy as np
 
 from ecomtf.data.event_log import EventLog
-from ecomtf.metrics import roc_auc
+from ecomtf.evaluation.classification_metrics import roc_auc
 
 # Weights of the planted purchase logit f (see the module docstring).
 PURCHASE_LOGIT_WEIGHTS = {

@@ -90,7 +90,7 @@ class TwoTowerServable(Servable):
         batch_size: int = 4096,
     ):
         super().__init__()
-        from ecomtf.retrieval_metrics import embed
+        from ecomtf.evaluation.retrieval_metrics import embed
 
         self.query_tower = model.query_tower
         self.candidate_tower = model.candidate_tower

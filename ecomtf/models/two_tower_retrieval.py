@@ -45,7 +45,7 @@ class TwoTowerRetrieval(tfrs.Model):
     Calling the model gives query embeddings; ``candidate_embeddings`` gives
     item embeddings. Retrieval metrics over the full catalog
     (``FactorizedTopK``) are computed in ``evaluate`` once ``set_candidates``
-    is called; ``ecomtf.retrieval_metrics`` adds metrics that exclude items
+    is called; ``ecomtf.evaluation.retrieval_metrics`` adds metrics that exclude items
     the user already has. Serving is done by
     ``ecomtf.export.two_tower_servable.TwoTowerServable``.
 

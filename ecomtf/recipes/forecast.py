@@ -106,7 +106,7 @@ def train(
     Returns:
         ``(model, BacktestResult or None, info dict)``.
     """
-    from ecomtf import backtest as bt
+    from ecomtf.evaluation import backtest as bt
 
     horizon = int(horizon or DEFAULT_HORIZON[table.freq])
     result, cutoff = None, None

@@ -78,7 +78,7 @@ def prepare(
     prefix predicting the next item.
     """
     from ecomtf.data import next_item_pipeline as nip
-    from ecomtf.ranking_metrics import sort_catalog
+    from ecomtf.evaluation.ranking_metrics import sort_catalog
 
     catalog = sort_catalog(np.unique(np.asarray(log.item_id).astype(str)))
     if by == "user":
@@ -244,7 +244,7 @@ def evaluate_scores(scores: np.ndarray, cases, catalog, *, by: str = "user", sam
     per case all the user's items; default: history + target). Per session:
     Recall@20 and MRR@20, full ranking without exclusions.
     """
-    from ecomtf import ranking_metrics as rm
+    from ecomtf.evaluation import ranking_metrics as rm
 
     col = {str(c): j for j, c in enumerate(catalog)}
     targets = np.array([col.get(str(t), -1) for t in cases.targets])

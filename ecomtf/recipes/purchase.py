@@ -145,7 +145,7 @@ def train(
     import tensorflow as tf
 
     from ecomtf.data import make_dataset
-    from ecomtf.metrics import binary_report
+    from ecomtf.evaluation.classification_metrics import binary_report
     from ecomtf.models.purchase_predictor import PurchasePredictor
 
     tf.keras.utils.set_random_seed(seed)
@@ -314,7 +314,7 @@ def train_from_args(args) -> pathlib.Path:
 
 
 def _print_summary(metrics, run_dir):
-    from ecomtf.metrics import format_report
+    from ecomtf.evaluation.classification_metrics import format_report
 
     print(format_report(metrics, "test metrics (threshold 0.5):"))
     print(f"run saved to {run_dir}/  (export: ecomtf export --run {run_dir} --out export/purchase)")
@@ -328,7 +328,7 @@ def demo(out_dir, shop) -> dict:
     from ecomtf.export import save_for_serving
     from ecomtf.export import to_tflite
     from ecomtf.export.purchase_predictor_servable import PurchasePredictorServable
-    from ecomtf.metrics import roc_auc
+    from ecomtf.evaluation.classification_metrics import roc_auc
 
     out_dir = pathlib.Path(out_dir)
     summary = {}

@@ -164,8 +164,8 @@ def train(
 
     from ecomtf.data import retrieval_pipeline as rp
     from ecomtf.models.two_tower_retrieval import TwoTowerRetrieval
-    from ecomtf.retrieval_metrics import evaluate_popularity
-    from ecomtf.retrieval_metrics import evaluate_retrieval
+    from ecomtf.evaluation.retrieval_metrics import evaluate_popularity
+    from ecomtf.evaluation.retrieval_metrics import evaluate_retrieval
 
     tf.keras.utils.set_random_seed(seed)
     strategy = strategy or tf.distribute.get_strategy()

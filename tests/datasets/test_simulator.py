@@ -8,7 +8,7 @@ from ecomtf.data.schema import EventSchema
 from ecomtf.datasets import PURCHASE_LOGIT_WEIGHTS
 from ecomtf.datasets import simulate_shop
 from ecomtf.datasets.simulator import DWELL_REFERENCE_SECONDS
-from ecomtf.metrics import roc_auc
+from ecomtf.evaluation.classification_metrics import roc_auc
 
 SMALL = dict(n_users=300, n_items=80, n_categories=5, n_days=14)
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ecomtf import backtest as bt
-from ecomtf import forecast_baselines as fb
+from ecomtf.evaluation import backtest as bt
+from ecomtf.evaluation import forecast_baselines as fb
 from tests.forecast.conftest import daily_table
 
 NAN = np.nan

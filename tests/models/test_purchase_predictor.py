@@ -56,7 +56,7 @@ def test_from_dataset_recognises_inputs(trained):
 
 
 def test_learns_planted_signal(trained):
-    from ecomtf.metrics import roc_auc
+    from ecomtf.evaluation.classification_metrics import roc_auc
 
     model, _, _ = trained
     feats, labels = planted_sequences(600, seed=5)
@@ -121,7 +121,7 @@ def test_export_fresh_process_equals_predict(trained, tmp_path):
 
 
 def test_tflite_parity_float_and_quantized(trained, tmp_path):
-    from ecomtf.metrics import roc_auc
+    from ecomtf.evaluation.classification_metrics import roc_auc
 
     model, _, _ = trained
     feats, labels = planted_sequences(1000, seed=9)
@@ -151,7 +151,7 @@ def test_trains_under_mirrored_strategy(mirrored_strategy):
 def test_tflite_parity_on_real_online_shoppers_rows(tmp_path):
     """Issue #2: LiteRT parity on >= 1,000 real examples; quantized AUC within 0.01."""
     from ecomtf.export import run_tflite, to_tflite
-    from ecomtf.metrics import roc_auc
+    from ecomtf.evaluation.classification_metrics import roc_auc
     from ecomtf.recipes import purchase
 
     data = purchase.online_shoppers_examples(seed=42)

@@ -4,7 +4,7 @@ import numpy as np
 
 from ecomtf.data.event_log import EventLog
 from ecomtf.recipes import next_item
-from ecomtf.recommender_baselines import MostPopularRecommender
+from ecomtf.evaluation.recommender_baselines import MostPopularRecommender
 
 RING = [f"p{k:02d}" for k in range(40)]  # more items than the 20 Recall@20 looks at
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ecomtf.datasets import simulate_shop
-from ecomtf.metrics import roc_auc
+from ecomtf.evaluation.classification_metrics import roc_auc
 from ecomtf.recipes import purchase
 
 

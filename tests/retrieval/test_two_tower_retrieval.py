@@ -5,7 +5,7 @@ import tensorflow as tf
 from ecomtf.data import retrieval_pipeline as rp
 from ecomtf.models.two_tower_retrieval import TwoTowerRetrieval
 from ecomtf.recipes import retrieval
-from ecomtf.retrieval_metrics import evaluate_retrieval
+from ecomtf.evaluation.retrieval_metrics import evaluate_retrieval
 
 
 def test_trained_model_beats_popularity_on_planted_preference(trained):

@@ -1,7 +1,7 @@
 import numpy as np
 
-from ecomtf.recommender_baselines import ItemCooccurrenceRecommender
-from ecomtf.recommender_baselines import MostPopularRecommender
+from ecomtf.evaluation.recommender_baselines import ItemCooccurrenceRecommender
+from ecomtf.evaluation.recommender_baselines import MostPopularRecommender
 
 
 def test_most_popular():

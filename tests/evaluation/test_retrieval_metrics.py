@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from ecomtf.retrieval_metrics import evaluate_popularity
-from ecomtf.retrieval_metrics import retrieval_ranks
-from ecomtf.retrieval_metrics import retrieval_report
+from ecomtf.evaluation.retrieval_metrics import evaluate_popularity
+from ecomtf.evaluation.retrieval_metrics import retrieval_ranks
+from ecomtf.evaluation.retrieval_metrics import retrieval_report
 
 
 def test_ranks_count_strictly_higher_scores_and_exclusions():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ecomtf import ranking_metrics as rm
+from ecomtf.evaluation import ranking_metrics as rm
 
 
 def test_full_ranks_ties_go_to_smaller_column():

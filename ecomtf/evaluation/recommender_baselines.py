@@ -1,7 +1,7 @@
 """Non-neural next-item baselines: most popular, and item-to-item co-occurrence.
 
 Both score every item of a catalog for a batch of histories, so they are
-evaluated by exactly the same ranking code (``ecomtf.ranking_metrics``) as
+evaluated by exactly the same ranking code (``ecomtf.evaluation.ranking_metrics``) as
 the neural models, in the same benchmark run.
 
 Example:

@@ -14,7 +14,7 @@ different questions and give different figures:
   shop does when it never recommends what the user already bought.
 
 With one target per example, recall@k and hit rate@k are the same number;
-NDCG@k is ``1 / log2(rank + 1)`` within ``k`` (see ``ecomtf.ranking_metrics``).
+NDCG@k is ``1 / log2(rank + 1)`` within ``k`` (see ``ecomtf.evaluation.ranking_metrics``).
 
 Example:
     >>> report = evaluate_retrieval(model, test, candidates, seen=seen_items(train))
@@ -28,8 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ecomtf.ranking_metrics import hit_rate
-from ecomtf.ranking_metrics import ndcg
+from ecomtf.evaluation.ranking_metrics import hit_rate
+from ecomtf.evaluation.ranking_metrics import ndcg
 
 DEFAULT_KS = (1, 5, 10, 50, 100)
 

@@ -2,7 +2,7 @@
 
 Every baseline maps a history ``[series, steps]`` (NaN where unknown, the
 latest step last) to a forecast ``[series, horizon]``. They are what a
-forecaster must beat to be worth its keep, so ``ecomtf.backtest`` always
+forecaster must beat to be worth its keep, so ``ecomtf.evaluation.backtest`` always
 reports them next to the model.
 """
 

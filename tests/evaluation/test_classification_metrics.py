@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from ecomtf import metrics
+from ecomtf.evaluation import classification_metrics as metrics
 
 
 @pytest.fixture

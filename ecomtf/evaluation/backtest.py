@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ecomtf import forecast_baselines
+from ecomtf.evaluation import forecast_baselines
 from ecomtf.data.sales_table import SalesTable
 from ecomtf.data.windows import SalesWindows
 
