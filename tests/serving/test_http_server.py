@@ -92,10 +92,16 @@ def test_cors_headers_and_preflight(small_server):
     resp, _ = request(small_server.port, "GET", "/v1/models/hp2")
     assert resp.getheader("Access-Control-Allow-Origin") == "*"
     assert resp.getheader("Access-Control-Allow-Methods") == "POST, GET"
-    resp, _ = request(small_server.port, "OPTIONS", "/v1/models/hp2:predict", headers={"Origin": "http://x"})
-    assert resp.status == 204
-    resp, _ = request(small_server.port, "OPTIONS", "/v1/models/hp2:predict")
-    assert resp.status == 400  # no Origin: not a preflight
+    # http_server.cc: a preflight whose Origin has http(s):// is OK (200,
+    # empty body, no Content-Type); otherwise FAILED_PRECONDITION (400, empty).
+    resp, body = request(small_server.port, "OPTIONS", "/v1/models/hp2:predict", headers={"Origin": "http://x"})
+    assert (resp.status, body, resp.getheader("Content-Type")) == (200, b"", None)
+    assert resp.getheader("Access-Control-Allow-Origin") == "*"
+    resp, body = request(small_server.port, "OPTIONS", "/v1/models/hp2:predict")
+    assert (resp.status, body) == (400, b"")  # no Origin: not a preflight
+    assert resp.getheader("Access-Control-Allow-Origin") == "*"
+    resp, body = request(small_server.port, "OPTIONS", "/v1/models/hp2", headers={"Origin": "null"})
+    assert (resp.status, body) == (400, b"")
 
 
 def test_prometheus_endpoint(server):
