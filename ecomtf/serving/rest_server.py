@@ -169,6 +169,10 @@ class RestServer:
                 # The Prometheus handler is registered for its path with any
                 # method, as in TF Serving's http_server.cc.
                 if outer.metrics_path and path == outer.metrics_path:
+                    try:
+                        self._read_body()  # drained, so keep-alive stays in step
+                    except (_BodyTooLarge, ValueError, OSError):
+                        self.close_connection = True
                     text = outer.metrics.render().encode() if outer.metrics else b""
                     self._send(200, text, content_type="text/plain; version=0.0.4")
                     return

@@ -122,3 +122,13 @@ def test_garbage_http_does_not_kill_the_server(server):
         s.recv(1000)
     resp, _ = request(server.rest_port, "GET", "/v1/models/hp2")
     assert resp.status == 200
+
+
+def test_prometheus_path_answers_any_method_and_keeps_the_connection_in_step(server):
+    # http_server.cc registers the Prometheus handler for its path, any method.
+    conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+    resp, data = request(server.rest_port, "POST", "/monitoring/prometheus/metrics", b'{"x": 1}', conn=conn)
+    assert resp.status == 200 and b"# TYPE" in data
+    resp, _ = request(server.rest_port, "GET", "/v1/models/hp2", conn=conn)
+    assert resp.status == 200
+    conn.close()
