@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # their time in single-threaded work (imports, tracing, child processes).
 TEST_WORKERS ?= 2
 
-.PHONY: demo test test-slow bench serve clean
+.PHONY: demo test test-slow bench serve check-serving-compat clean
 
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,24 @@ bench: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/ecomtf serve --model_config_file export/models.local.config --rest_api_port 8501 --port 8500
 
+# Every export under $(EXPORT_DIR) loads and answers its warmup requests in the
+# runtime tensorflow/serving:2.20.0-gpu links (TF 2.20 + TF Text 2.20; exports
+# are written by TF 2.21). Its own venv, without ecomtf, as in the image; not
+# part of `make test`. See docs/serving.md "TF Serving version".
+EXPORT_DIR ?= export
+COMPAT_VENV := .venv-serving-compat
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+SERVING_TF_VERSION ?= 2.20
+
+$(COMPAT_STAMP):
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install --quiet --upgrade pip
+	$(COMPAT_VENV)/bin/pip install --quiet "tensorflow==$(SERVING_TF_VERSION).*" \
+		"tensorflow-text==$(SERVING_TF_VERSION).*" "tensorflow-serving-api==$(SERVING_TF_VERSION).*"
+	touch $(COMPAT_STAMP)
+
+check-serving-compat: $(COMPAT_STAMP)
+	$(COMPAT_VENV)/bin/python serving/check_serving_compat.py $(EXPORT_DIR)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(COMPAT_VENV) runs .pytest_cache

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+import re
 import sys
 import time
 
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     from ecomtf import recipes
+    from ecomtf.cli_args import DefaultsHelpFormatter
 
     p_train = sub.add_parser("train", help="train a model on your data and save a run directory")
     models = p_train.add_subparsers(dest="model", metavar="MODEL")
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _recipe_names():
         recipe = recipes.get(name)
         p = models.add_parser(name, help=recipe.HELP, description=recipe.HELP,
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              formatter_class=DefaultsHelpFormatter)
         recipe.add_train_arguments(p)
         p.set_defaults(func=recipe.train_from_args)
 
@@ -190,6 +193,15 @@ def _predict(args):
     import tensorflow as tf
 
     inputs = json.loads(args.json) if args.json else _read_inputs(args.input)
+    model_dir = pathlib.Path(args.model)
+    if not (model_dir / "saved_model.pb").is_file():
+        raise SystemExit(f"{args.model}: no saved_model.pb (pass a version directory, e.g. export/purchase/1)")
+    # TF Serving links the TF Text kernels; text exports (intent, faq) need
+    # them registered before loading (e.g. FastBertNormalize).
+    try:
+        import tensorflow_text  # noqa: F401
+    except ImportError:  # pragma: no cover - an ecomtf dependency
+        pass
     loaded = tf.saved_model.load(args.model)
     if args.signature not in loaded.signatures:
         raise SystemExit(f"no signature {args.signature!r}; has {sorted(loaded.signatures)}")
@@ -272,15 +284,130 @@ def _demo(args):
         raise SystemExit(f"demo failed for: {', '.join(failed)}")
 
 
+#: Exit code for bad input (argparse's own usage errors use it too).
+USAGE_ERROR = 2
+
+
+def _quiet_tensorflow_logs() -> None:
+    """Silences TensorFlow's C++ log lines for the CLI (the ``cuInit`` error
+    on machines without a GPU, oneDNN/CPU notes) unless the user chose a
+    level: ``TF_CPP_MIN_LOG_LEVEL=0 ecomtf ...`` shows them again. Must run
+    before TensorFlow is imported."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        _import_tensorflow_quietly.user_level = True
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# TensorFlow's start-up notes, written straight to file descriptor 2 before
+# its logging is initialised (so TF_CPP_MIN_LOG_LEVEL does not reach them).
+_TF_STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d\d"
+    r"|To enable the following instructions)"
+)
+
+#: Commands that never load TensorFlow.
+_NO_TENSORFLOW = {"evaluate"}
+
+
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its info/warning start-up lines dropped
+    (errors are kept), unless the user set TF_CPP_MIN_LOG_LEVEL."""
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3" \
+            or getattr(_import_tensorflow_quietly, "user_level", False):
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines() if not _TF_STARTUP_NOISE.match(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+
+
+def _is_user_error(e: BaseException) -> bool:
+    # By name, so that this needs no import of ecomtf.data (and TensorFlow).
+    if any(c.__name__ == "DataValidationError" for c in type(e).__mro__):
+        return True
+    return isinstance(
+        e,
+        (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+         json.JSONDecodeError, UnicodeDecodeError),
+    )
+
+
+def _user_error_text(e: BaseException) -> str:
+    """One line (then the reject report, if the error carries one)."""
+    if isinstance(e, IsADirectoryError):
+        return f"{e.filename}: is a folder; pass a file"
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{e.filename}: {e.strerror or e}"
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+    if isinstance(e, UnicodeDecodeError):
+        return f"the file is not {e.encoding} text (byte {e.start}); pass --encoding if the recipe has it"
+    text = str(e).strip() or type(e).__name__
+    return text
+
+
+class UsageError(SystemExit):
+    """Exit code 2 after the message was printed (``str()`` is the message,
+    so in-process callers can match it as they match argparse's exits)."""
+
+    def __init__(self, message: str):
+        super().__init__(USAGE_ERROR)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def report_user_error(e: BaseException, stream=None) -> UsageError:
+    """Prints ``ecomtf: error: <message>`` (then any report lines) and
+    returns the ``UsageError`` (exit code 2) to raise."""
+    stream = sys.stderr if stream is None else stream
+    text = _user_error_text(e)
+    first, _, rest = text.partition("\n")
+    print(f"ecomtf: error: {first}", file=stream)
+    if rest.strip():
+        print(rest.rstrip(), file=stream)
+    return UsageError(text)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _quiet_tensorflow_logs()
     import ecomtf  # noqa: F401  (tf.keras -> tf_keras before any model code)
 
     args = build_parser().parse_args(argv)
     try:
+        if args.command not in _NO_TENSORFLOW:
+            _import_tensorflow_quietly()
         args.func(args)
     except KeyboardInterrupt:
         return 130
+    except UsageError:
+        raise
+    except SystemExit as e:
+        # Commands say what is wrong with `raise SystemExit("...")`: one
+        # line on stderr and exit code 2, as argparse does for usage errors.
+        if isinstance(e.code, str):
+            raise report_user_error(e) from None
+        raise
+    except Exception as e:
+        # Bad input (unusable data, a missing file or a folder, bad JSON):
+        # one line, never a traceback. ECOMTF_DEBUG=1 shows the traceback.
+        if not _is_user_error(e) or os.environ.get("ECOMTF_DEBUG"):
+            raise
+        raise report_user_error(e) from None
     return 0
 
 

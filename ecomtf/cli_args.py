@@ -5,6 +5,22 @@ from __future__ import annotations
 import argparse
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to a flag's help unless the help already
+    names its default (``(default 20)``) or there is nothing to say (no
+    default, or a false switch), so no default is printed twice."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text.lower() or "%(default)" in text:
+            return text
+        if action.default is None or action.default is argparse.SUPPRESS or action.default is False:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text + " (default: %(default)s)"
+        return text
+
+
 def add_event_log_arguments(parser: argparse.ArgumentParser) -> None:
     """Column- and event-mapping flags for ``--events`` files."""
     g = parser.add_argument_group(
@@ -53,9 +69,10 @@ def schema_from_args(args):
 
 def read_event_log_from_args(args):
     """``(EventLog, RejectReport)`` for ``--events`` and the mapping flags."""
+    from ecomtf.data import DataValidationError
     from ecomtf.data import read_events
 
-    return read_events(
+    log, report = read_events(
         args.events,
         schema_from_args(args),
         delimiter=args.delimiter,
@@ -63,3 +80,9 @@ def read_event_log_from_args(args):
         encoding=args.encoding,
         strict=args.strict,
     )
+    if report.rows_kept == 0:
+        # Nothing to train on; say so here instead of failing deep in a recipe.
+        raise DataValidationError(
+            f"{args.events}: no row was kept (check --event-map and the column flags)\n{report}"
+        )
+    return log, report

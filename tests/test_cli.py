@@ -65,8 +65,10 @@ def test_train_export_convert_predict_from_mapping_flags(shop_log, tmp_path, cap
     assert "max |diff|" in capsys.readouterr().out
 
     int8 = ["convert", "--run", str(run), "--out", str(tmp_path / "q.tflite"), "--quantization", "int8"]
-    with pytest.raises(SystemExit, match="--calibration"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match="--calibration") as e:  # one line on stderr, exit code 2
         main(int8)
+    assert e.value.code == 2 and "--calibration" in capsys.readouterr().err
     calibration = tmp_path / "calibration.jsonl"
     row = {"item_id": ["", "i1"], "event_type": ["", "view"], "time_delta": [0.0, 3.0],
            "dwell_time": [0.0, 1.0], "price": [0.0, 9.5]}
@@ -107,20 +109,23 @@ def test_int8_convert_calibrates_on_a_file_of_real_rows(tmp_path, capsys):
     assert "calibrating on 150 rows" in out and "max |diff|" in out
     assert out_file.stat().st_size > 1000
     calibration.write_text(json_lines(rows[:20]))
-    with pytest.raises(SystemExit, match="at least 100"):
+    with pytest.raises(SystemExit, match="at least 100") as e:
         main(["convert", "--run", str(run), "--out", str(tmp_path / "x.tflite"),
               "--quantization", "int8", "--calibration", str(calibration)])
+    assert e.value.code == 2 and "at least 100" in capsys.readouterr().err
 
 
-def test_strict_mode_fails_on_rejects(shop_log, tmp_path):
-    from ecomtf.data import DataValidationError
-
-    with pytest.raises(DataValidationError):
+def test_strict_mode_fails_on_rejects(shop_log, tmp_path, capsys):
+    # A DataValidationError reaches the user as one line (and the report), exit code 2.
+    with pytest.raises(SystemExit) as e:
         main([
             "train", "purchase", "--events", str(shop_log), "--no-header", "--strict",
             "--user-col", "0", "--item-col", "1", "--event-col", "2", "--time-col", "3",
             "--event-map", "pv=view,cart=cart,buy=purchase", "--out", str(tmp_path / "r"),
         ])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecomtf: error: ") and "Traceback" not in err
 
 
 def test_jsonable_decodes_string_tensors_of_any_rank():

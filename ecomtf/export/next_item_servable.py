@@ -101,6 +101,11 @@ class NextItemServable(Servable):
     def warmup_inputs(self):
         return {"serving_default": example_request(self.model)}
 
+    def mobile_inputs(self) -> dict[str, np.ndarray]:
+        """The parity-check batch: the mobile signature's inputs and widths
+        (no ``k``; fixed steps and exclusions), not the serving request."""
+        return self.mobile_example()
+
     def mobile_example(self, batch: int = 2) -> dict[str, np.ndarray]:
         """A valid mobile request (fixed widths)."""
         req = example_request(self.model, batch=batch, steps=self.mobile_steps)

@@ -187,7 +187,9 @@ def train(
     metrics = {"train_seconds": round(time.perf_counter() - started, 1)}
     if test_split is not None:
         p = predict(model, test_split.features)
-        metrics.update(binary_report(test_split.labels, p))
+        # The F1 threshold is chosen on the validation split, then scored on test.
+        validation = (val_split.labels, predict(model, val_split.features))
+        metrics.update(binary_report(test_split.labels, p, validation=validation))
     return model, metrics
 
 
@@ -316,7 +318,8 @@ def train_from_args(args) -> pathlib.Path:
 def _print_summary(metrics, run_dir):
     from ecomtf.evaluation.classification_metrics import format_report
 
-    print(format_report(metrics, "test metrics (threshold 0.5):"))
+    print(format_report(metrics, "test metrics (precision/recall/f1 at threshold 0.5; *_at_val_threshold "
+                                 "at the F1-best threshold chosen on the validation split):"))
     print(f"run saved to {run_dir}/  (export: ecomtf export --run {run_dir} --out export/purchase)")
 
 

@@ -55,6 +55,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "monitoring_config_file", help="text MonitoringConfig (Prometheus endpoint)")
     _bool_flag(parser, "enable_model_warmup", True, "replay assets.extra warmup requests on load")
     _flag(parser, "num_request_iterations_for_warmup", type=int, default=1)
+    _flag(parser, "max_num_load_retries", type=int, default=5,
+          help="retries after a failed load, --load_retry_interval_micros apart")
+    _flag(parser, "load_retry_interval_micros", type=int, default=60_000_000,
+          help="time between load retries (1 minute)")
     _bool_flag(parser, "allow_version_labels_for_unavailable_models", False,
                "accept labels naming versions that are not loaded")
     _bool_flag(parser, "rest_api_enable_cors_support", False, "send CORS headers")
@@ -86,6 +90,8 @@ def make_server(args):
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         max_request_bytes=args.max_request_bytes,
         rest_api_enable_cors_support=args.rest_api_enable_cors_support,
+        max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_micros=args.load_retry_interval_micros,
     )
 
 

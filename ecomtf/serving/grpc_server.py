@@ -14,6 +14,16 @@ log = logging.getLogger("ecomtf.serving")
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
+def grpc_details(message: str) -> str:
+    """A status message for grpcio: bounded like the REST errors, and valid
+    UTF-8 (bytes that are not, e.g. from a TensorFlow error quoting the
+    request, become U+FFFD; grpcio cannot send them raw)."""
+    from ecomtf.serving.json_codec import bounded_message
+
+    text = bounded_message(message)
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
 class GrpcServer:
     """TF Serving's gRPC services over a ModelManager.
 
@@ -86,11 +96,11 @@ class GrpcServer:
             return fn()
         except errors.ServingError as e:
             code = e.code
-            context.abort(grpc.StatusCode[e.code], e.message)
+            context.abort(grpc.StatusCode[e.code], grpc_details(e.message))
         except Exception as e:  # noqa: BLE001 - answer INTERNAL, never hang the call
             code = "INTERNAL"
             log.exception("%s failed", api)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+            context.abort(grpc.StatusCode.INTERNAL, grpc_details(f"{type(e).__name__}: {e}"))
         finally:
             if self.metrics is not None and model_name:
                 self.metrics.record(model_name, api, "GRPC", code, time.perf_counter() - start)

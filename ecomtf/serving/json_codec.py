@@ -68,8 +68,77 @@ def _parse_error(message: str, offset: int) -> errors.ServingError:
     return errors.invalid_argument(f"JSON Parse error: {message} at offset: {offset}")
 
 
+NUMBER_TOO_BIG = "Number too big to be stored in double."
+# The largest integer literal rapidjson still stores (as a double): longer
+# ones fail with NUMBER_TOO_BIG before Python has to build a huge int.
+_MAX_INT_DIGITS = 309
+
+
+class _NumberTooBig(Exception):
+    pass
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        # rapidjson refuses a literal past the double range ("1e400"); only
+        # the NaN/Infinity tokens give non-finite values.
+        raise _NumberTooBig(text)
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise _NumberTooBig(text)
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        raise _NumberTooBig(text) from None
+    return value
+
+
+def _skip_bom(body: bytes) -> int:
+    # rapidjson's EncodedInputStream<UTF8<>, MemoryStream> drops the bytes
+    # EF, BB and BF (each only if present, in that order) before parsing;
+    # error offsets still count them.
+    skip = 0
+    for byte in (0xEF, 0xBB, 0xBF):
+        if skip < len(body) and body[skip] == byte:
+            skip += 1
+    return skip
+
+
+def decode_body(body: bytes) -> str:
+    """Request bytes as text; bytes that are not UTF-8 survive as lone
+    surrogates (``surrogateescape``) and come back out unchanged through
+    ``utf8``: rapidjson parses without kParseValidateEncodingFlag, so TF
+    Serving passes such bytes through inside strings."""
+    return body.decode("utf-8", errors="surrogateescape")
+
+
+def utf8(text: str) -> bytes:
+    """A parsed JSON string as the bytes the client sent."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:
+        # A "\\ud800"-style escape without its pair: rapidjson's error.
+        raise errors.invalid_argument(
+            "JSON Parse error: The surrogate pair in string is invalid."
+        ) from None
+
+
 def parse_json(body: bytes | str):
     """Parses a request body like TF Serving's ``ParseJson`` (any JSON value).
+
+    rapidjson's flags there are ``kParseIterativeFlag | kParseNanAndInfFlag |
+    kParseStopWhenDoneFlag`` without encoding validation: a UTF-8 BOM is
+    skipped, bytes that are not UTF-8 pass inside strings, a number past the
+    double range is "Number too big". Offsets in messages are byte offsets.
 
     Raises:
         ServingError: INVALID_ARGUMENT with rapidjson's wording.
@@ -77,31 +146,42 @@ def parse_json(body: bytes | str):
     if not body:
         raise errors.invalid_argument("JSON Parse error: The document is empty")
     if isinstance(body, bytes):
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise _parse_error("Invalid encoding in string.", e.start) from None
+        skipped = _skip_bom(body)
+        text = decode_body(body[skipped:])
     else:
+        skipped = 0
         text = body
+
+    def offset(pos: int) -> int:
+        return skipped + len(text[:pos].encode("utf-8", errors="surrogateescape"))
+
     start = len(text) - len(text.lstrip(" \t\n\r"))
     if start == len(text):
-        raise _parse_error("The document is empty.", start)
+        raise _parse_error("The document is empty.", offset(start))
     try:
         # raw_decode stops after the first value: kParseStopWhenDoneFlag.
         value, _ = _DECODER.raw_decode(text, start)
         return value
-    except RecursionError:
-        return _IterativeParser(text, start).parse()
+    except (RecursionError, _NumberTooBig):
+        # The iterative parser knows where a too-big number starts.
+        try:
+            return _IterativeParser(text, start).parse()
+        except _ParseFailure as e:
+            raise _parse_error(e.args[0], offset(e.args[1])) from None
     except json.JSONDecodeError as e:
         for py, rj in _PY_TO_RAPIDJSON:
             if e.msg.startswith(py):
                 if py == "Expecting ',' delimiter" and _in_object(text, e.pos):
                     rj = "Missing a comma or '}' after an object member."
-                raise _parse_error(rj, e.pos) from None
-        raise _parse_error(e.msg + ".", e.pos) from None
+                raise _parse_error(rj, offset(e.pos)) from None
+        raise _parse_error(e.msg + ".", offset(e.pos)) from None
 
 
-_DECODER = json.JSONDecoder()
+class _ParseFailure(Exception):
+    """(message, character position) from the iterative parser."""
+
+
+_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_int=_parse_int)
 
 
 def _in_object(text: str, pos: int) -> bool:
@@ -145,19 +225,22 @@ class _IterativeParser:
     def _next(self):
         m = self._TOKEN.match(self.text, self.pos)
         if m is None or m.end() == self.pos:
-            raise _parse_error("Invalid value.", self.pos)
+            raise _ParseFailure("Invalid value.", self.pos)
         self.pos = m.end()
         kind = m.lastgroup
         return kind, m.group(kind)
 
-    def _scalar(self, kind, tok):
+    def _scalar(self, kind, tok, pos):
         if kind == "string":
             return json.loads(tok)
         if kind == "const":
             return self._CONST[tok]
-        if any(c in tok for c in ".eE"):
-            return float(tok)
-        return int(tok)
+        try:
+            if any(c in tok for c in ".eE"):
+                return _parse_float(tok)
+            return _parse_int(tok)
+        except _NumberTooBig:
+            raise _ParseFailure(NUMBER_TOO_BIG, pos) from None
 
     def parse(self):
         # Stack entries: [container, pending key, what comes next]; "next" is
@@ -171,12 +254,12 @@ class _IterativeParser:
             while pos < n and text[pos] in " \t\n\r":
                 pos += 1
             if pos >= n:
-                raise _parse_error("Invalid value.", pos)
+                raise _ParseFailure("Invalid value.", pos)
             ch = text[pos]
             top = stack[-1] if stack else None
             if ch in "[{":
                 if top is not None and top[2] != "value":
-                    raise _parse_error("Invalid value.", pos)
+                    raise _ParseFailure("Invalid value.", pos)
                 new = [] if ch == "[" else {}
                 if top is not None:
                     self._add(top, new)
@@ -185,11 +268,11 @@ class _IterativeParser:
                 continue
             if ch in "]}":
                 if top is None or (ch == "]") != isinstance(top[0], list):
-                    raise _parse_error("Invalid value.", pos)
+                    raise _ParseFailure("Invalid value.", pos)
                 if top[2] not in ("comma", "value" if ch == "]" else "key") or (
                     top[2] != "comma" and top[0]
                 ):
-                    raise _parse_error("Invalid value.", pos)
+                    raise _ParseFailure("Invalid value.", pos)
                 stack.pop()
                 self.pos = pos + 1
                 if not stack:
@@ -197,13 +280,13 @@ class _IterativeParser:
                 continue
             if ch == ",":
                 if top is None or top[2] != "comma":
-                    raise _parse_error("Invalid value.", pos)
+                    raise _ParseFailure("Invalid value.", pos)
                 top[2] = "key" if isinstance(top[0], dict) else "value"
                 self.pos = pos + 1
                 continue
             if ch == ":":
                 if top is None or top[2] != "colon":
-                    raise _parse_error("Missing a colon after a name of object member.", pos)
+                    raise _ParseFailure("Missing a colon after a name of object member.", pos)
                 top[2] = "value"
                 self.pos = pos + 1
                 continue
@@ -211,13 +294,13 @@ class _IterativeParser:
             kind, tok = self._next()
             if top is not None and top[2] == "key":
                 if kind != "string":
-                    raise _parse_error("Missing a name for object member.", pos)
+                    raise _ParseFailure("Missing a name for object member.", pos)
                 top[1] = json.loads(tok)
                 top[2] = "colon"
                 continue
             if top is not None and top[2] != "value":
-                raise _parse_error("Invalid value.", pos)
-            value = self._scalar(kind, tok)
+                raise _ParseFailure("Invalid value.", pos)
+            value = self._scalar(kind, tok, pos)
             if top is None:
                 return value
             self._add(top, value)
@@ -249,16 +332,80 @@ def json_type(value) -> str:
     return "Number"
 
 
-def value_to_string(value) -> str:
-    """``JsonValueToString``: the value as (pretty) JSON, for error messages."""
+MAX_DEBUG_STRING_BYTES = 256
+
+
+def _debug_scalar(value) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, float):
         return format_float(value, double=True)
-    try:
-        if isinstance(value, (dict, list)):
-            return json.dumps(value, indent=4, ensure_ascii=False)
-        return json.dumps(value, ensure_ascii=False)
-    except (ValueError, RecursionError):
-        return "<value too deep to print>"
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def value_to_string(value, max_bytes: int = MAX_DEBUG_STRING_BYTES) -> str:
+    """``JsonValueToDebugString``: an excerpt of a JSON value for messages.
+
+    TF Serving writes the value with rapidjson's PrettyWriter (4-space
+    indent, arrays on one line) and stops once ``kMaxJsonDebugStringBytes``
+    (256) bytes are written, so an error never echoes a whole request. The
+    walk here is iterative and stops as early; the text is cut at
+    ``max_bytes`` bytes (TF Serving may finish the token it is on, which for
+    a long string would be the whole string).
+    """
+    out: list[str] = []
+    size = 0
+    # Stack of (iterator, is_object, depth, first).
+    stack: list[list] = []
+
+    def emit(text: str) -> bool:
+        nonlocal size
+        out.append(text)
+        size += len(text.encode("utf-8", errors="surrogateescape"))
+        return size < max_bytes
+
+    def open_value(v, depth) -> bool:
+        if isinstance(v, dict):
+            stack.append([iter(v.items()), True, depth + 1, True])
+            return emit("{")
+        if isinstance(v, list):
+            stack.append([iter(v), False, depth + 1, True])
+            return emit("[")
+        return emit(_debug_scalar(v))
+
+    going = open_value(value, 0)
+    while going and stack:
+        top = stack[-1]
+        it, is_object, depth, first = top
+        try:
+            item = next(it)
+        except StopIteration:
+            stack.pop()
+            if is_object:
+                going = emit("}" if first else "\n" + "    " * (depth - 1) + "}")
+            else:
+                going = emit("]")
+            continue
+        top[3] = False
+        if is_object:
+            key, v = item
+            prefix = ("\n" if first else ",\n") + "    " * depth
+            going = emit(prefix + json.dumps(str(key), ensure_ascii=False) + ": ")
+            if going:
+                going = open_value(v, depth)
+        else:
+            going = (first or emit(", ")) and open_value(item, depth)
+    text = "".join(out)
+    raw = text.encode("utf-8", errors="surrogateescape")
+    if len(raw) > max_bytes:
+        text = raw[:max_bytes].decode("utf-8", errors="ignore")
+    return text
 
 
 # --------------------------------------------------------------------------
@@ -337,7 +484,7 @@ def _scalar(value, dtype: int):
     if dtype == T.DT_STRING:
         if not isinstance(value, str):
             raise _type_error(value, dtype)
-        return value.encode("utf-8")
+        return utf8(value)
     raise errors.error_for(
         "UNIMPLEMENTED",
         f"Conversion of JSON Value: {value_to_string(value)} to type: {T.dtype_name(dtype)}",
@@ -443,12 +590,12 @@ def parse_predict_request(doc, get_input_dtypes):
         if INPUTS_KEY in doc:
             raise errors.invalid_argument(
                 f"JSON Value: {value_to_string(doc)} Not formatted correctly expecting only "
-                f"one of '{INSTANCES_KEY}' or '{INPUTS_KEY}' keys to exist "
+                f"one of '{INPUTS_KEY}' or '{INSTANCES_KEY}' keys to exist "
             )
         instances = doc[INSTANCES_KEY]
         if not isinstance(instances, list):
             raise errors.invalid_argument(
-                f"JSON Value: {value_to_string(doc)} Excepting '{INSTANCES_KEY}' to be an list/array"
+                f"JSON Value: {value_to_string(doc)} Expecting '{INSTANCES_KEY}' to be an list/array"
             )
         if not instances:
             raise errors.invalid_argument(
@@ -615,7 +762,8 @@ def _writer(dtype: int, as_bytes: bool):
         if as_bytes:
             return lambda v: '{"b64": "' + base64.b64encode(v).decode("ascii") + '"}'
         return lambda v: json.dumps(
-            v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v),
+            # Bytes that are not UTF-8 go out raw, as TF Serving writes them.
+            v.decode("utf-8", errors="surrogateescape") if isinstance(v, bytes) else str(v),
             ensure_ascii=False,
         )
     return None
@@ -775,7 +923,7 @@ def _add_feature_value(value, name: str, feature) -> None:
         feature.bytes_list.value.append(decode_base64_object(value))
     elif isinstance(value, str):
         kind_ok("bytes_list")
-        feature.bytes_list.value.append(value.encode("utf-8"))
+        feature.bytes_list.value.append(utf8(value))
     elif isinstance(value, int) and _INT64[0] <= value <= _UINT64[1]:
         kind_ok("int64_list")
         if value > _INT64[1]:
@@ -817,6 +965,27 @@ def regression_json(values: list[float]) -> str:
     return '{"results": [' + ",".join(format_float(v) for v in values) + "]}"
 
 
+# Messages that do not quote a JSON value (TensorFlow's own, signature
+# dumps, names from the URL) are cut here, so that no error answer grows with
+# the request: TF Serving bounds the JSON excerpts (value_to_string); this
+# also bounds the rest.
+MAX_ERROR_MESSAGE_BYTES = 8192
+
+
+def bounded_message(message: str, max_bytes: int = MAX_ERROR_MESSAGE_BYTES) -> str:
+    """``message`` cut to at most about ``max_bytes`` bytes."""
+    raw = message.encode("utf-8", errors="surrogateescape")
+    if len(raw) <= max_bytes:
+        return message
+    head = raw[:max_bytes].decode("utf-8", errors="surrogateescape")
+    return f"{head}... [{len(raw) - max_bytes} more bytes]"
+
+
 def error_json(message: str) -> str:
-    """``MakeJsonFromStatus``: ``{"error": "<message>"}``."""
-    return json.dumps({"error": message}, ensure_ascii=False)
+    """``MakeJsonFromStatus``: ``{"error": "<message>"}``.
+
+    Bytes of the message that are not UTF-8 (lone surrogates from
+    ``decode_body`` or a TensorFlow error) stay raw, as rapidjson writes them;
+    encode the result with ``errors="surrogateescape"``.
+    """
+    return json.dumps({"error": bounded_message(message)}, ensure_ascii=False)

@@ -32,6 +32,22 @@ def _import_tf_text() -> None:
         pass
 
 
+def tf_error_with_raw_bytes(e: UnicodeDecodeError) -> errors.ServingError:
+    """TensorFlow's error whose message holds bytes that are not UTF-8.
+
+    TF's Python layer decodes an op's status message as UTF-8; when the
+    message quotes request bytes (``Could not parse example input, value:
+    '...'`` for a bad serialized tf.Example) that decode fails and the
+    status code is lost. The message is still in ``e.object``; TF Serving
+    returns it with the raw bytes. Such messages come from ops rejecting
+    their input, so the code is INVALID_ARGUMENT.
+    """
+    raw = e.object if isinstance(e.object, (bytes, bytearray)) else b""
+    if not raw:
+        return errors.invalid_argument(str(e))
+    return errors.invalid_argument(bytes(raw).decode("utf-8", errors="surrogateescape"))
+
+
 def read_meta_graph(path, tags=(SERVE_TAG,)):
     """The MetaGraphDef of ``path`` whose tag set is exactly ``tags``."""
     from google.protobuf import text_format
@@ -156,12 +172,16 @@ class LoadedVersion:
                     f"input tensor alias not found in signature: {name}. Inputs expected to "
                     f"be in the set {{{','.join(sorted(expected))}}}."
                 )
+        seen = set()
         for alias in output_filter:
             if alias not in sig.outputs:
                 raise errors.invalid_argument(
                     f"output tensor alias not found in signature: {alias} Outputs expected "
                     f"to be in the set {{{','.join(sorted(sig.outputs))}}}."
                 )
+            if alias in seen:
+                raise errors.invalid_argument(f"duplicate output tensor alias: {alias}")
+            seen.add(alias)
         for i, name in enumerate(sorted(expected)):
             info = sig.inputs[name]
             got = T.dtype_of(inputs[name])
@@ -188,6 +208,8 @@ class LoadedVersion:
             result = fn(**feeds)
         except tf.errors.OpError as e:
             raise errors.error_for(errors.CODE_NAMES.get(e.error_code, "UNKNOWN"), e.message) from None
+        except UnicodeDecodeError as e:
+            raise tf_error_with_raw_bytes(e) from None
         except (TypeError, ValueError) as e:
             raise errors.invalid_argument(str(e)) from None
         names = list(output_filter) or list(result)
@@ -222,16 +244,24 @@ class LoadedVersion:
     # === Classify / regress (TF2 signatures on serialized tf.Example) ===
 
     def _example_signature(self, signature_name: str, kind: str):
+        """``PreProcessClassification`` / ``PreProcessRegression``: one input,
+        then the output count, then the input and output names; every
+        failure is INVALID_ARGUMENT."""
         key = signature_name or DEFAULT_SIGNATURE
         sig = self.signature_defs.get(key)
         if sig is None or key not in self._functions:
             raise errors.invalid_argument(f"No signature was found with the name: {key}")
         if len(sig.inputs) != 1:
             raise errors.invalid_argument("Expected one input Tensor.")
+        if kind == "classification":
+            if len(sig.outputs) not in (1, 2):
+                raise errors.invalid_argument(
+                    f"Expected one or two output Tensors, found {len(sig.outputs)}"
+                )
+        elif len(sig.outputs) != 1:
+            raise errors.invalid_argument("Expected one output Tensor.")
         if CLASSIFY_INPUTS not in sig.inputs:
-            raise errors.failed_precondition(
-                f"No {kind} inputs found in SignatureDef: {sig}"
-            )
+            raise errors.invalid_argument(f"No {kind} inputs found in SignatureDef: {sig}")
         return key, sig
 
     def _run_examples(self, key: str, serialized: list[bytes], outputs: list[str]):
@@ -248,13 +278,9 @@ class LoadedVersion:
             (signature key, per example a list of (label, score)).
         """
         key, sig = self._example_signature(signature_name, "classification")
-        if len(sig.outputs) not in (1, 2):
-            raise errors.invalid_argument(
-                f"Expected one or two output Tensors, found {len(sig.outputs)}"
-            )
         wanted = [n for n in (CLASSIFY_CLASSES, CLASSIFY_SCORES) if n in sig.outputs]
         if not wanted:
-            raise errors.failed_precondition(
+            raise errors.invalid_argument(
                 'Expected classification signature outputs to contain at least one of '
                 f'"{CLASSIFY_CLASSES}" or "{CLASSIFY_SCORES}". Signature was: {sig}'
             )
@@ -305,10 +331,8 @@ class LoadedVersion:
             (signature key, one float per example).
         """
         key, sig = self._example_signature(signature_name, "regression")
-        if len(sig.outputs) != 1:
-            raise errors.invalid_argument("Expected one output Tensor.")
         if REGRESS_OUTPUTS not in sig.outputs:
-            raise errors.failed_precondition(f"No regression outputs found in SignatureDef: {sig}")
+            raise errors.invalid_argument(f"No regression outputs found in SignatureDef: {sig}")
         out = self._run_examples(key, serialized, [REGRESS_OUTPUTS])[REGRESS_OUTPUTS]
         n = len(serialized)
         if not (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)):

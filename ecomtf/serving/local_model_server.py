@@ -43,6 +43,9 @@ class LocalModelServer:
         allow_version_labels_for_unavailable_models: as the TF Serving flag.
         max_request_bytes: REST body and gRPC message limit.
         rest_api_enable_cors_support: as the TF Serving flag.
+        max_num_load_retries: as the TF Serving flag (retries after a failed
+            load; a changed version directory is also retried at once).
+        load_retry_interval_micros: as the TF Serving flag (1 minute).
 
     Example:
         >>> with LocalModelServer(model_name="purchase",
@@ -71,6 +74,8 @@ class LocalModelServer:
         allow_version_labels_for_unavailable_models: bool = False,
         max_request_bytes: int | None = None,
         rest_api_enable_cors_support: bool = False,
+        max_num_load_retries: int = 5,
+        load_retry_interval_micros: int = 60_000_000,
     ):
         from ecomtf.serving.batcher import Batcher
         from ecomtf.serving.model_manager import ModelManager
@@ -112,6 +117,8 @@ class LocalModelServer:
             enable_model_warmup=enable_model_warmup,
             num_request_iterations_for_warmup=num_request_iterations_for_warmup,
             allow_version_labels_for_unavailable_models=allow_version_labels_for_unavailable_models,
+            max_num_load_retries=max_num_load_retries,
+            load_retry_interval_seconds=max(0, load_retry_interval_micros) / 1e6,
         )
         self.metrics.set_gauge_source(
             ":ecomtf:serving:loaded_versions",

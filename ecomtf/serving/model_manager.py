@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import threading
+import time
 
 from ecomtf.serving import config as cfg
 from ecomtf.serving import errors
@@ -26,19 +27,52 @@ class _Model:
         # version -> (state, code, message); kept after unload (END), as the
         # servable state monitor does.
         self.states: dict[int, tuple[str, str, str]] = {}
-        self.failed: dict[int, tuple] = {}
+        self.failed: dict[int, _Failure] = {}
+        # version -> fingerprint at the previous poll (to see files settle).
+        self.seen: dict[int, tuple] = {}
         self.labels: dict[str, int] = {}
 
 
 def _fingerprint(path: pathlib.Path) -> tuple:
+    """(relative path, mtime, size) of every file of a version directory.
+
+    A failed version is retried when any of these changes: variables shards,
+    assets and the warmup file can land after ``saved_model.pb``.
+    """
     out = []
-    for rel in ("saved_model.pb", "saved_model.pbtxt", "variables/variables.index"):
-        try:
-            st = (path / rel).stat()
-            out.append((rel, st.st_mtime_ns, st.st_size))
-        except OSError:
-            pass
+    root = str(path)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for fname in sorted(filenames):
+            full = os.path.join(dirpath, fname)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            out.append((os.path.relpath(full, root), st.st_mtime_ns, st.st_size))
     return tuple(out)
+
+
+def _newest_mtime_ns(fp: tuple) -> int:
+    return max((m for _, m, _ in fp), default=0)
+
+
+def _status_message(message: str) -> str:
+    # A status proto's error_message must be valid UTF-8; bounded like the
+    # REST errors.
+    from ecomtf.serving.json_codec import bounded_message
+
+    text = bounded_message(message)
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
+class _Failure:
+    """A version whose load failed: what its files were, and when to retry."""
+
+    def __init__(self, fingerprint: tuple, retries_left: int, retry_at: float):
+        self.fingerprint = fingerprint
+        self.retries_left = retries_left
+        self.retry_at = retry_at
 
 
 class ModelManager:
@@ -54,8 +88,14 @@ class ModelManager:
     versions; new ones are loaded (and warmed up from
     ``assets.extra/tf_serving_warmup_requests``) before old ones are unloaded,
     as TF Serving's availability-preserving policy does. A version that fails
-    to load is reported in its status and retried only when its files change;
-    it never takes down the versions being served.
+    to load is reported in its status (``END`` with the error) and retried on
+    TF Serving's schedule (``max_num_load_retries`` more times,
+    ``load_retry_interval_seconds`` apart, checked at each poll) and at once
+    whenever any of its files changes; it never takes down the versions being
+    served. A version whose files are still being written (they changed since
+    the previous poll and the newest is younger than ``settle_seconds``) is
+    not tried yet, and a load that fails while the files change under it is
+    not reported as failed: both are tried again at the next poll.
 
     Args:
         config: a ``ModelServerConfig`` message.
@@ -66,6 +106,12 @@ class ModelManager:
         allow_version_labels_for_unavailable_models: accept labels naming
             versions that are not loaded.
         loader: ``(name, version, path) -> servable``; default LoadedVersion.
+        max_num_load_retries: retries after a failed load (TF Serving's
+            ``--max_num_load_retries``, default 5; 0 = try once).
+        load_retry_interval_seconds: time between retries (TF Serving's
+            ``--load_retry_interval_micros``, default 1 minute).
+        settle_seconds: files younger than this that changed since the last
+            poll mean a version is still being written.
 
     Example:
         >>> m = ModelManager(single_model_config("hp2", "export/hp2"))
@@ -82,6 +128,9 @@ class ModelManager:
         num_request_iterations_for_warmup: int = 1,
         allow_version_labels_for_unavailable_models: bool = False,
         loader=None,
+        max_num_load_retries: int = 5,
+        load_retry_interval_seconds: float = 60.0,
+        settle_seconds: float = 1.0,
     ):
         if loader is None:
             from ecomtf.serving.loaded_version import LoadedVersion
@@ -93,6 +142,9 @@ class ModelManager:
         self.enable_model_warmup = enable_model_warmup
         self.warmup_iterations = num_request_iterations_for_warmup
         self.allow_unavailable_labels = allow_version_labels_for_unavailable_models
+        self.max_num_load_retries = max(0, int(max_num_load_retries))
+        self.load_retry_interval_seconds = max(0.0, float(load_retry_interval_seconds))
+        self.settle_seconds = settle_seconds
         self._lock = threading.RLock()
         # One poll or reload at a time; requests only take _lock briefly.
         self._poll_lock = threading.Lock()
@@ -227,16 +279,24 @@ class ModelManager:
             if model is None or model.config is not mc:
                 return
             to_load = []
+            now = time.monotonic()
+            seen, model.seen = model.seen, {}
             for v in sorted(aspired, reverse=True):
                 if v in model.loaded:
                     continue
                 fp = _fingerprint(found[v])
-                if model.failed.get(v) == fp:
-                    continue  # Failed before; retried when its files change.
-                to_load.append((v, fp))
+                model.seen[v] = fp
+                failure = model.failed.get(v)
+                if failure is not None and failure.fingerprint == fp:
+                    if failure.retries_left <= 0 or now < failure.retry_at:
+                        continue  # Retried on schedule, or when its files change.
+                if self._still_written(fp, seen.get(v)):
+                    continue  # Tried at a later poll, once the files settle.
+                to_load.append((v, fp, failure))
                 model.states[v] = ("LOADING", "OK", "")
-        for v, fp in to_load:
+        for v, fp, failure in to_load:
             servable, error = self._load(name, v, found[v])
+            changed = servable is None and _fingerprint(found[v]) != fp
             with self._lock:
                 model = self._models.get(name)
                 if model is None:
@@ -246,9 +306,21 @@ class ModelManager:
                     model.states[v] = ("AVAILABLE", "OK", "")
                     model.failed.pop(v, None)
                     log.info("serving %s version %d", name, v)
+                elif changed and self.poll_seconds and self.poll_seconds > 0:
+                    # The files changed during the load: a copy in progress,
+                    # not a bad version. Not reported; the next poll retries.
+                    model.states.pop(v, None)
+                    model.seen.pop(v, None)
+                    log.info("%s version %d changed while loading; retrying later", name, v)
                 else:
-                    model.failed[v] = fp
-                    model.states[v] = ("END", error.code, error.message)
+                    if failure is not None and failure.fingerprint == fp:
+                        retries_left = failure.retries_left - 1
+                    else:
+                        retries_left = self.max_num_load_retries
+                    model.failed[v] = _Failure(
+                        fp, retries_left, time.monotonic() + self.load_retry_interval_seconds
+                    )
+                    model.states[v] = ("END", error.code, _status_message(error.message))
         with self._lock:
             model = self._models.get(name)
             if model is None:
@@ -262,6 +334,18 @@ class ModelManager:
                         del model.loaded[v]
                         model.states[v] = ("END", "OK", "")
                         log.info("unloaded %s version %d", name, v)
+
+    def _still_written(self, fp: tuple, previous: tuple | None) -> bool:
+        """Files changed since the last poll and are fresh: a copy in progress.
+
+        Without background polling (a single scan) nothing waits.
+        """
+        if not self.poll_seconds or self.poll_seconds <= 0 or not fp:
+            return False
+        if previous == fp:
+            return False
+        age = time.time() - _newest_mtime_ns(fp) / 1e9
+        return age < self.settle_seconds
 
     def _load(self, name: str, version: int, path):
         log.info("loading %s version %d from %s", name, version, path)

@@ -79,13 +79,19 @@ class RestApiHandler:
             if m is None:
                 raise malformed
             name, version, label = self._model_info(m.group(1), m.group(2), m.group(3))
-            verb = m.group(4).lower()
-            info.update(model=name, api=verb)
+            # The regex is case-insensitive but the dispatch compares the verb
+            # exactly: ":PREDICT" is a malformed request in TF Serving.
+            verb = m.group(4)
             if verb == "predict":
+                info.update(model=name, api=verb)
                 return self._predict(name, version, label, body)
             if verb == "classify":
+                info.update(model=name, api=verb)
                 return self._classify(name, version, label, body)
-            return self._regress(name, version, label, body)
+            if verb == "regress":
+                info.update(model=name, api=verb)
+                return self._regress(name, version, label, body)
+            raise malformed
         if method == "GET":
             m = MODEL_STATUS_API_REGEX.fullmatch(path)
             if m is None:
@@ -93,7 +99,9 @@ class RestApiHandler:
             name, version, label = self._model_info(m.group(1), m.group(2), m.group(3))
             if not name:
                 raise errors.invalid_argument("Missing model name in request.")
-            if m.group(4):
+            # Only "metadata" exactly is the metadata call; any other case of
+            # it ("/METADATA") falls through to the status, as in TF Serving.
+            if m.group(4) == "metadata":
                 info.update(model=name, api="GetModelMetadata")
                 return self._metadata(name, version, label)
             info.update(model=name, api="GetModelStatus")

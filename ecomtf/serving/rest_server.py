@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import logging
+import re
 import socketserver
 import threading
 
@@ -18,6 +19,9 @@ DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 # Past the limit, up to this much is read and dropped so that the client gets
 # the 413 answer instead of a broken pipe; beyond it the connection is closed.
 _MAX_DISCARD_BYTES = 64 * 1024 * 1024
+
+
+_ORIGIN = re.compile(r"https?://")
 
 
 class _BodyTooLarge(Exception):
@@ -102,13 +106,15 @@ class RestServer:
             def log_message(self, fmt, *args):
                 log.debug("%s %s", self.address_string(), fmt % args)
 
-            def _send(self, status: int, body: bytes, headers=(), content_type=None):
+            def _send(self, status: int, body: bytes, headers=(), content_type=None, cors=False):
                 self.send_response(status)
                 for k, v in headers:
                     self.send_header(k, v)
                 if content_type:
                     self.send_header("Content-Type", content_type)
-                if outer.enable_cors:
+                if cors and outer.enable_cors:
+                    # Added to every /v1/ answer (errors and preflights too),
+                    # as RestApiRequestDispatcher does; not to 404s/metrics.
                     self.send_header("Access-Control-Allow-Origin", "*")
                     self.send_header("Access-Control-Allow-Methods", "POST, GET")
                     self.send_header("Access-Control-Allow-Headers", "Content-Type")
@@ -160,7 +166,13 @@ class RestServer:
 
             def _handle(self):
                 path = self.path.split("?", 1)[0]
-                if outer.metrics_path and path == outer.metrics_path and self.command == "GET":
+                # The Prometheus handler is registered for its path with any
+                # method, as in TF Serving's http_server.cc.
+                if outer.metrics_path and path == outer.metrics_path:
+                    try:
+                        self._read_body()  # drained, so keep-alive stays in step
+                    except (_BodyTooLarge, ValueError, OSError):
+                        self.close_connection = True
                     text = outer.metrics.render().encode() if outer.metrics else b""
                     self._send(200, text, content_type="text/plain; version=0.0.4")
                     return
@@ -182,16 +194,17 @@ class RestServer:
                 if not PATH_REGEX.fullmatch(path):
                     self._send(404, b"Not Found", content_type="text/plain")
                     return
+                if self.command == "OPTIONS":
+                    # RestApiRequestDispatcher: a preflight is OK when its
+                    # Origin header contains http:// or https://, otherwise
+                    # FAILED_PRECONDITION (400); either way with an empty body
+                    # and no Content-Type, whether or not CORS is on.
+                    ok = _ORIGIN.search(self.headers.get("Origin", "")) is not None
+                    self._send(200 if ok else 400, b"", cors=True)
+                    return
                 status, text, headers = outer.handler.process(self.command, self.path, body)
-                self._send(status, text.encode("utf-8"), headers)
+                self._send(status, text.encode("utf-8", errors="surrogateescape"), headers, cors=True)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
-
-            def do_OPTIONS(self):
-                # A CORS preflight needs the option on and an Origin header.
-                if outer.enable_cors and self.headers.get("Origin"):
-                    self._send(204, b"")
-                else:
-                    self._handle()
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
         return Handler

@@ -113,7 +113,7 @@ def from_json_value(value, dtype_name: str | None):
         if isinstance(v, list):
             return [decode(x) for x in v]
         if isinstance(v, str):
-            return v.encode("utf-8")
+            return v.encode("utf-8", errors="surrogateescape")
         return v
 
     np_dtype = numpy_dtype(dtype_name) if dtype_name else None
@@ -281,15 +281,19 @@ class RestTransport:
     @staticmethod
     def _decode(status: int, payload: bytes):
         try:
-            doc = json.loads(payload.decode("utf-8")) if payload else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            # TF Serving writes bytes that are not UTF-8 raw (string outputs,
+            # errors quoting the request); surrogateescape keeps them.
+            doc = json.loads(payload.decode("utf-8", errors="surrogateescape")) if payload else None
+        except json.JSONDecodeError:
             doc = None
         if status == 200:
             if doc is None:
                 raise errors.internal(f"unparsable answer: {payload[:200]!r}")
             return doc
         if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-            message = doc["error"]
+            message = doc["error"].encode("utf-8", errors="surrogateescape").decode(
+                "utf-8", errors="replace"
+            )
         else:
             message = payload.decode("utf-8", errors="replace")[:1000] or f"HTTP {status}"
         raise errors.error_for(errors.code_from_http(status), message, status)

@@ -37,3 +37,28 @@ def test_bad_inputs_are_clear_errors():
     with pytest.raises(ValueError, match="NaN"):
         metrics.roc_auc([0, 1], [0.5, np.nan])
     assert np.isnan(metrics.roc_auc([1, 1], [0.2, 0.3]))
+
+
+def test_binary_report_adds_metrics_at_a_threshold_chosen_on_validation():
+    from ecomtf.evaluation.classification_metrics import VALIDATION_THRESHOLD_KEYS
+    from ecomtf.evaluation.classification_metrics import best_f1_threshold
+    from ecomtf.evaluation.classification_metrics import binary_report
+
+    # A 3% base rate: a useful model whose probabilities never reach 0.5.
+    rng = np.random.default_rng(0)
+    def sample(n):
+        y = (rng.random(n) < 0.03).astype(float)
+        p = np.clip(0.02 + 0.2 * y + rng.normal(0, 0.05, n), 0.001, 0.45)
+        return y, p
+    y_val, p_val = sample(4000)
+    y_test, p_test = sample(4000)
+    report = binary_report(y_test, p_test, validation=(y_val, p_val))
+    assert report["f1"] == 0.0 and report["precision"] == 0.0  # nothing crosses 0.5
+    assert set(VALIDATION_THRESHOLD_KEYS) <= set(report)
+    assert report["val_f1_threshold"] == best_f1_threshold(y_val, p_val) < 0.5
+    assert report["f1_at_val_threshold"] > 0.5 and report["pr_auc"] > 0.5
+    # Without positives in validation there is no threshold to choose.
+    empty = binary_report(y_test, p_test, validation=(np.zeros(10), np.full(10, 0.1)))
+    assert np.isnan(empty["val_f1_threshold"]) and np.isnan(empty["f1_at_val_threshold"])
+    with pytest.raises(ValueError):
+        best_f1_threshold([], [])

@@ -92,10 +92,16 @@ def test_cors_headers_and_preflight(small_server):
     resp, _ = request(small_server.port, "GET", "/v1/models/hp2")
     assert resp.getheader("Access-Control-Allow-Origin") == "*"
     assert resp.getheader("Access-Control-Allow-Methods") == "POST, GET"
-    resp, _ = request(small_server.port, "OPTIONS", "/v1/models/hp2:predict", headers={"Origin": "http://x"})
-    assert resp.status == 204
-    resp, _ = request(small_server.port, "OPTIONS", "/v1/models/hp2:predict")
-    assert resp.status == 400  # no Origin: not a preflight
+    # http_server.cc: a preflight whose Origin has http(s):// is OK (200,
+    # empty body, no Content-Type); otherwise FAILED_PRECONDITION (400, empty).
+    resp, body = request(small_server.port, "OPTIONS", "/v1/models/hp2:predict", headers={"Origin": "http://x"})
+    assert (resp.status, body, resp.getheader("Content-Type")) == (200, b"", None)
+    assert resp.getheader("Access-Control-Allow-Origin") == "*"
+    resp, body = request(small_server.port, "OPTIONS", "/v1/models/hp2:predict")
+    assert (resp.status, body) == (400, b"")  # no Origin: not a preflight
+    assert resp.getheader("Access-Control-Allow-Origin") == "*"
+    resp, body = request(small_server.port, "OPTIONS", "/v1/models/hp2", headers={"Origin": "null"})
+    assert (resp.status, body) == (400, b"")
 
 
 def test_prometheus_endpoint(server):
@@ -116,3 +122,13 @@ def test_garbage_http_does_not_kill_the_server(server):
         s.recv(1000)
     resp, _ = request(server.rest_port, "GET", "/v1/models/hp2")
     assert resp.status == 200
+
+
+def test_prometheus_path_answers_any_method_and_keeps_the_connection_in_step(server):
+    # http_server.cc registers the Prometheus handler for its path, any method.
+    conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+    resp, data = request(server.rest_port, "POST", "/monitoring/prometheus/metrics", b'{"x": 1}', conn=conn)
+    assert resp.status == 200 and b"# TYPE" in data
+    resp, _ = request(server.rest_port, "GET", "/v1/models/hp2", conn=conn)
+    assert resp.status == 200
+    conn.close()

@@ -76,8 +76,10 @@ def test_missing_model_name_and_bad_version(handler):
     assert msg == "Failed to convert version: 18446744073709551615 to numeric."
 
 
-def test_routes_are_case_insensitive_and_names_percent_decoded(handler):
-    assert ok(handler, "POST", "/V1/MODELS/hp2/VERSIONS/1:PREDICT", {"instances": [1.0]}) == {
+def test_route_prefixes_are_case_insensitive_and_names_percent_decoded(handler):
+    # The regexes are (?i), so "/V1/MODELS/.../VERSIONS/" match; the verb is
+    # then compared exactly (see test_verbs_and_subresources_are_exact_case).
+    assert ok(handler, "POST", "/V1/MODELS/hp2/VERSIONS/1:predict", {"instances": [1.0]}) == {
         "predictions": [2.5]
     }
     # %70%32 is "p2": the name is decoded after matching, as curl_easy_unescape.
@@ -127,7 +129,7 @@ def test_predict_request_errors(handler):
         handler, "POST", "/v1/models/hp2/labels/Version_Nonexistent:predict", {"instances": ["x", "y"]}
     )
     assert "'signature_name' key must be a string value." in error(handler, "POST", path, {"signature_name": 100})
-    assert "expecting only one of 'instances' or 'inputs'" in error(
+    assert "expecting only one of 'inputs' or 'instances' keys to exist " in error(
         handler, "POST", path, {"instances": [1.0], "inputs": [1.0]}
     )
     assert error(handler, "POST", path, {"foo": 1}) == "Missing 'inputs' or 'instances' key"
