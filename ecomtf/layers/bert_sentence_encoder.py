@@ -189,7 +189,8 @@ class BertSentenceEncoder(tf.keras.layers.Layer):
 
     def run_layers(self, hidden, mask, start: int = 0, stop: int | None = None, training=None):
         """Transformer layers ``start..stop-1`` on ``hidden`` (frozen ones always without dropout)."""
-        bias = (1.0 - mask[:, tf.newaxis, tf.newaxis, :]) * -1e9
+        # expand_dims, not a tf.newaxis slice: TFLite has no builtin for the latter.
+        bias = (1.0 - tf.expand_dims(tf.expand_dims(mask, 1), 1)) * -1e9
         for block in self.blocks[start:stop]:
             hidden = block(hidden, bias, training=bool(training) and block.trainable)
         return hidden
@@ -210,10 +211,15 @@ class BertSentenceEncoder(tf.keras.layers.Layer):
         ids, mask = self.token_ids(text)
         return self.run_layers(self.embed_tokens(ids), mask, 0, self.frozen_layers, training=False), mask
 
+    @tf.autograph.experimental.do_not_convert
     def upper_output(self, hidden, mask, training=None):
         """The fine-tuned layers on cached ``lower_hidden_states``, pooled: equals ``call``."""
         return self.pool(self.run_layers(hidden, mask, self.frozen_layers, None, training=training), mask)
 
+    # No tensor-dependent Python control flow here: autograph is not needed, and
+    # converting these methods once from another model's call (the recipe's
+    # cached-state model) broke later calls ("missing argument 'mask'").
+    @tf.autograph.experimental.do_not_convert
     def call(self, text, training=None):
         hidden, mask = self.lower_hidden_states(text)
         return self.upper_output(hidden, mask, training=training)
