@@ -80,7 +80,9 @@ def test_cached_training_path_is_the_model_path(trained):
         np.testing.assert_allclose(frozen, enc(tf.constant(texts)).numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_keras_round_trip(trained, tmp_path):
+    """Slow: reloading rebuilds the encoder from the package (90 MB read and checked) before the saved weights."""
     model, _, train, _ = trained
     model.save(tmp_path / "m.keras")
     again = tf.keras.models.load_model(tmp_path / "m.keras")
