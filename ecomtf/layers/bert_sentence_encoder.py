@@ -77,8 +77,8 @@ class BertSentenceEncoder(tf.keras.layers.Layer):
     Args:
         checkpoint: ``"all-minilm-l6-v2"`` (the only one so far).
         max_length: tokens per text including ``[CLS]`` and ``[SEP]``
-            (sentence-transformers cuts at 128 for this model... and its
-            ``tokenizer.json`` too; at most 512).
+            (default 128, the checkpoint's ``tokenizer.json`` truncation;
+            its sentence-transformers config allows 256; at most 512).
         trainable_layers: how many of the top layers are fine-tuned.
         dropout: dropout inside the fine-tuned layers while training.
         normalize: L2-normalize the pooled vector (as the checkpoint's
