@@ -30,6 +30,7 @@ BENCHMARKS = [
     "text_stackfaq",
     "text_crosswoz",
     "text_latency",
+    "text_minilm",
     "serving_load",
     "movielens_retrieval",
     "next_item",

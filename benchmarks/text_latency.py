@@ -17,9 +17,11 @@ queries:
 - with ``--members N``, the exported N-member ensemble too, with ``--wide``
   the wide & deep model, with ``--transformer`` the wide n-gram model and
   a Transformer averaged in one ``IntentEnsemble``, and with ``--checkpoint
-  DIR`` a model fine-tuned from that local pretrained checkpoint (the other
-  rows stay the single model's, so each variant's cost is a ratio in one
-  process).
+  DIR`` a model fine-tuned from that local pretrained checkpoint, with
+  ``--minilm`` an all-MiniLM-L6-v2 intent model (head on the frozen encoder,
+  trained on a stratified 15% of Banking77 train: latency does not depend on
+  it) as float and as dynamic-range quantized TFLite (the other rows stay the
+  single model's, so each variant's cost is a ratio in one process).
 
 Each figure is the median over repeated calls; ratios are to the bare
 encoder measured in the same process (machine load cancels out).
@@ -63,6 +65,8 @@ def main(argv=None):
                         help="also time the wide n-gram + Transformer ensemble")
     parser.add_argument("--checkpoint", default=None,
                         help="also time a model fine-tuned from this local pretrained checkpoint")
+    parser.add_argument("--minilm", action="store_true",
+                        help="also time an all-MiniLM-L6-v2 intent model (float and dynamic-range TFLite)")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -94,16 +98,24 @@ def main(argv=None):
         options["wide n-gram + Transformer"] = {"encoder": "ngram+transformer", "wide": True}
     if args.checkpoint:
         options["pretrained checkpoint"] = {"encoder": "pretrained", "checkpoint": args.checkpoint}
+    if args.minilm:
+        options["MiniLM"] = {"encoder": "minilm", "trainable_layers": (0,), "max_length": 128}
     for name, option in options.items():
-        other, _ = intent.train(train, epochs=args.epochs, verbose=0, **option)
+        data = train.split(0.15, seed=0)[1] if option.get("encoder") == "minilm" else train
+        other, _ = intent.train(data, epochs=args.epochs, verbose=0, **option)
         other_servable = IntentClassifierServable(other, examples=test.texts[:4])
         folder = name.replace(" ", "_").replace("&", "and").replace("+", "and")
         with intent.without_layer_traces():
             other_path = save_for_serving(other_servable, tmp / folder)
             other_lite = to_tflite(other_servable, tmp / f"{folder}.tflite")
+            quantized = (to_tflite(other_servable, tmp / f"{folder}_dynamic.tflite", quantization="dynamic")
+                         if option.get("encoder") == "minilm" else None)
         variants[name] = (tf.saved_model.load(str(other_path)).signatures["serving_default"],
                           litert_interpreter(other_lite, num_threads=2).get_signature_runner("mobile"),
                           other_lite)
+        if quantized is not None:
+            variants[f"{name} dynamic-range"] = (
+                None, litert_interpreter(quantized, num_threads=2).get_signature_runner("mobile"), quantized)
     encoder = tf.function(lambda t: model.encoder(t, training=False),
                           input_signature=[tf.TensorSpec([None], tf.string)])
     tokenizer = tf.function(lambda t: model.encoder.tokenizer(t).flat_values,
@@ -127,8 +139,9 @@ def main(argv=None):
                                                             [list(t) for t in texts], repeats),
         }
         for name, (signature, lite_runner, _) in variants.items():
-            figures[f"exported {name} serving_default"] = median_ms(
-                lambda b: signature(text=b), tensors, repeats)
+            if signature is not None:
+                figures[f"exported {name} serving_default"] = median_ms(
+                    lambda b: signature(text=b), tensors, repeats)
             figures[f"{name} TFLite (LiteRT, 2 threads)"] = median_ms(
                 lambda b: lite_runner(text=b), objects, repeats)
         base = figures["bare encoder (tf.function)"]

@@ -1,5 +1,6 @@
 """Reusable Keras layers, one class per file."""
 
+from ecomtf.layers.bert_sentence_encoder import BertSentenceEncoder
 from ecomtf.layers.behavior_sequence_encoder import BehaviorSequenceEncoder
 from ecomtf.layers.categorical_embedding import CategoricalEmbedding
 from ecomtf.layers.numeric_normalizer import NumericNormalizer

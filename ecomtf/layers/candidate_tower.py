@@ -40,6 +40,12 @@ class CandidateTower(tf.keras.layers.Layer):
         text_dim: embedding size of each text field.
         ngram_width: word n-grams embedded by the text encoders.
         lowercase: lower-case text before tokenizing.
+        text_encoder: ``"ngram"`` (``ItemTextEncoder``: word n-gram
+            embeddings learned from the catalog) or ``"minilm"`` (the
+            pretrained all-MiniLM-L6-v2, ``BertSentenceEncoder``, frozen,
+            one copy shared by the text fields, each projected to
+            ``text_dim``: titles of new items get a meaningful vector; the
+            vocabularies in ``text`` are then unused).
         hidden_units: sizes of ReLU layers after the concatenation.
         dropout: dropout after each hidden layer.
         normalize: L2-normalize the output.
@@ -73,6 +79,7 @@ class CandidateTower(tf.keras.layers.Layer):
         text_dim: int | None = None,
         ngram_width: int = 1,
         lowercase: bool = False,
+        text_encoder: str = "ngram",
         hidden_units=(),
         dropout: float = 0.0,
         normalize: bool = False,
@@ -93,6 +100,9 @@ class CandidateTower(tf.keras.layers.Layer):
         self.text_dim = int(text_dim or output_dim)
         self.ngram_width = int(ngram_width)
         self.lowercase = bool(lowercase)
+        self.text_encoder = str(text_encoder)
+        if self.text_encoder not in ("ngram", "minilm"):
+            raise ValueError(f"text_encoder must be 'ngram' or 'minilm', got {text_encoder!r}")
         self.hidden_units = [int(u) for u in hidden_units]
         self.dropout = float(dropout)
         self.normalize = bool(normalize)
@@ -116,7 +126,16 @@ class CandidateTower(tf.keras.layers.Layer):
             if self.numeric
             else None
         )
-        self.text_encoders = {
+        self.minilm = None
+        if self.text and self.text_encoder == "minilm":
+            from ecomtf.layers.bert_sentence_encoder import BertSentenceEncoder
+
+            # Item titles are short: 64 tokens keep serving cheap.
+            self.minilm = BertSentenceEncoder(max_length=64, name="text_minilm")
+        self.text_projections = {
+            name: tf.keras.layers.Dense(self.text_dim, name=f"text_{name}_projection") for name in self.text
+        } if self.minilm is not None else {}
+        self.text_encoders = {} if self.minilm is not None else {
             name: ItemTextEncoder(
                 vocab,
                 self.text_dim,
@@ -171,6 +190,8 @@ class CandidateTower(tf.keras.layers.Layer):
             parts.append(self.numeric_normalizer(tf.stack(values, axis=-1)))
         for name, layer in self.text_encoders.items():
             parts.append(layer(inputs[name]))
+        for name, dense in self.text_projections.items():
+            parts.append(dense(self.minilm(inputs[name])))
         x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
         for dense, drop in zip(self.hidden, self.dropouts):
             x = drop(dense(x), training=training)
@@ -197,6 +218,7 @@ class CandidateTower(tf.keras.layers.Layer):
             "text_dim": self.text_dim,
             "ngram_width": self.ngram_width,
             "lowercase": self.lowercase,
+            "text_encoder": self.text_encoder,
             "hidden_units": self.hidden_units,
             "dropout": self.dropout,
             "normalize": self.normalize,

