@@ -17,6 +17,7 @@ from ecomtf.data.windows import START_DAY
 from ecomtf.data.windows import feature_names
 from ecomtf.layers.calendar_features import CalendarFeatures
 from ecomtf.layers.gap_filler import GapFiller
+from ecomtf.layers.gap_filler import fill_covariate
 from ecomtf.layers.quantile_head import QuantileHead
 from ecomtf.layers.seasonal_lag_features import SeasonalLagFeatures
 from ecomtf.layers.series_scaler import SeriesScaler
@@ -96,6 +97,8 @@ class SalesForecaster(tf.keras.Model):
         seasonal_lags: season lengths in steps read for each horizon step.
         lag_window: neighbouring seasons averaged on each side.
         fill: the training table's fill policy.
+        flag_cols: known columns that are 0/1 flags (a holiday column):
+            their gaps are 0, not forward-filled.
         nonnegative: clip forecasts at 0 (``from_table`` sets it when the
             training data has no negative values, i.e. no returns).
         quantiles: the quantile levels (0.5 is added if absent).
@@ -154,6 +157,7 @@ class SalesForecaster(tf.keras.Model):
         seasonal_lags: Sequence[int] = (),
         lag_window: int = 2,
         fill: str = "zero",
+        flag_cols: Sequence[str] = (),
         nonnegative: bool = False,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         lstm_units: int = 64,
@@ -193,6 +197,7 @@ class SalesForecaster(tf.keras.Model):
         self.holidays = sorted(int(d) for d in holidays)
         self.holiday_window = [int(o) for o in holiday_window]
         self.fill = fill
+        self.flag_cols = [str(c) for c in flag_cols]
         self.nonnegative = bool(nonnegative)
         quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
         self.quantiles = quantiles
@@ -341,6 +346,7 @@ class SalesForecaster(tf.keras.Model):
             holiday_window=holiday_window,
             seasonal_lags=seasonal_lags,
             fill=table.fill,
+            flag_cols=[table.holiday_col] if table.holiday_col else [],
             nonnegative=not bool((train.target[np.isfinite(train.target)] < 0).any()),
             trained_until=str(train.end + train.step_days),
         )
@@ -370,10 +376,15 @@ class SalesForecaster(tf.keras.Model):
         steps = [x[..., None], known[..., None]]
         if self.encoder_calendar.output_dim:
             steps.append(self.encoder_calendar(hist_days))
+        # Covariates: the table's fill rule applied in the graph (one path for
+        # training, batch forecasts and raw serving requests with gaps).
+        known_history = {}
         for col, name in zip(self.known_cols, self.names["history_known"]):
-            steps.append(self._normalize(col, self._fit_history(inputs[name]))[..., None])
+            known_history[col] = fill_covariate(self._fit_history(inputs[name]), flag=col in self.flag_cols)
+            steps.append(self._normalize(col, known_history[col])[..., None])
         for col, name in zip(self.past_cols, self.names["past"]):
-            steps.append(self._normalize(col, self._fit_history(inputs[name]))[..., None])
+            past = fill_covariate(self._fit_history(inputs[name]), flag=col in self.flag_cols)
+            steps.append(self._normalize(col, past)[..., None])
         encoder_inputs = tf.concat(steps, axis=-1)[:, lh - self.lookback :, :]
 
         static = self._static(inputs, training)
@@ -404,6 +415,10 @@ class SalesForecaster(tf.keras.Model):
             step_parts.append(self.lag_features(x, known))
         for col, name in zip(self.known_cols, self.names["future_known"]):
             future = tf.reshape(tf.cast(inputs[name], tf.float32), [-1, h])
+            # A future step with no plan (NaN): the last known value carries on
+            # (a flag: 0), as the batch forecast assumes without --future.
+            carry = tf.zeros_like(future) if col in self.flag_cols else tf.tile(known_history[col][:, -1:], [1, h])
+            future = tf.where(tf.equal(future, future), future, carry)
             step_parts.append(self._normalize(col, future)[..., None])
         z = self.decoder_2(self.decoder_1(tf.concat(step_parts, axis=-1)))
         # Dropout only before the linear heads: before a ReLU it would shift
@@ -557,6 +572,7 @@ class SalesForecaster(tf.keras.Model):
             "seasonal_lags": list(self.seasonal_lags),
             "lag_window": self.lag_window,
             "fill": self.fill,
+            "flag_cols": list(self.flag_cols),
             "nonnegative": self.nonnegative,
             "quantiles": list(self.quantiles),
             "lstm_units": self.lstm_units,

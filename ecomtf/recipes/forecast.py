@@ -45,6 +45,7 @@ def read_table_from_args(args):
         date_format=args.date_format,
         delimiter=args.delimiter,
         strict=args.strict,
+        week_anchor=getattr(args, "week_anchor", "start"),
     )
 
 
@@ -74,9 +75,10 @@ def train(
     steps_per_epoch: int | None = None,
     batch_size: int = 256,
     learning_rate: float = 2e-3,
-    refit: bool = False,
+    refit: bool = True,
     strategy=None,
     seed: int = 0,
+    deterministic: bool = False,
     verbose: int = 2,
     **model_kwargs,
 ):
@@ -84,9 +86,11 @@ def train(
 
     The model is trained on the data before the first backtest origin, then
     scored on ``backtest_windows`` rolling origins (``backtest_step`` apart,
-    default one horizon), so every figure is out of sample. With ``refit``, a
-    second model is trained on all the data (same settings) and returned for
-    deployment; the backtest figures are those of the first.
+    default one horizon), so every figure is out of sample. With ``refit``
+    (the default), a second model is trained on all the data (same settings)
+    and returned for deployment and the forecast; the backtest figures are
+    those of the first. Asked-for windows that do not fit the table are
+    reduced to those that do, with a note.
 
     Args:
         table: a ``SalesTable``.
@@ -97,9 +101,13 @@ def train(
         epochs, steps_per_epoch, batch_size, learning_rate: the schedule
             (cosine decay; default steps: one pass over the windows, at
             least 25 and at most 200 batches).
-        refit: retrain on all data after the backtest.
+        refit: retrain on all data after the backtest (default True; False
+            returns the model trained before the first backtest origin).
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
         seed: seeds weights, dropout and the window order.
+        deterministic: also make every TF op deterministic
+            (``tf.config.experimental.enable_op_determinism``), so the same
+            seed gives the same model bit for bit; slower (docs/forecaster.md).
         verbose: Keras verbosity (2 = one line per epoch).
         **model_kwargs: other ``SalesForecaster.from_table`` arguments.
 
@@ -108,8 +116,13 @@ def train(
     """
     from ecomtf.evaluation import backtest as bt
 
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     horizon = int(horizon or DEFAULT_HORIZON[table.freq])
     result, cutoff = None, None
+    backtest_windows = fitting_backtest_windows(table, horizon, backtest_windows, backtest_step, verbose)
     if backtest_windows:
         origins = bt.rolling_origins(table, horizon, backtest_windows, backtest_step)
         cutoff = origins[0]
@@ -127,6 +140,40 @@ def train(
                           learning_rate=learning_rate, strategy=strategy, seed=seed,
                           verbose=verbose, **model_kwargs)
     return model, result, info
+
+
+def fitting_backtest_windows(table, horizon: int, windows: int, step: int | None = None, verbose: int = 1) -> int:
+    """How many of the asked backtest windows fit the table, saying so when fewer.
+
+    Each window takes ``step`` (default ``horizon``) steps off the end of the
+    table, and the model needs training data before the first origin: at
+    least ``horizon + 1`` steps (one full training window).
+
+    Raises:
+        DataValidationError: a message naming ``--backtest-windows`` and
+            ``--horizon`` when not even one window fits.
+    """
+    from ecomtf.data.reject_report import DataValidationError
+
+    if windows <= 0:
+        return 0
+    step = int(step or horizon)
+    unit = "days" if table.freq == "D" else "weeks"
+
+    def train_steps(k):
+        return table.length - horizon - (k - 1) * step
+
+    fit_ = max([k for k in range(1, windows + 1) if train_steps(k) >= horizon + 1], default=0)
+    if not fit_:
+        raise DataValidationError(
+            f"--backtest-windows {windows}: not even one backtest window fits {table.length} {unit} with "
+            f"--horizon {horizon} (training needs {horizon + 1} {unit} before the origin); "
+            f"shorten --horizon or pass --backtest-windows 0")
+    if fit_ < windows and verbose:
+        print(f"note: --backtest-windows {windows} does not fit {table.length} {unit} with --horizon {horizon} "
+              f"(windows {step} {unit} apart, and training needs {horizon + 1} {unit} before the first "
+              f"origin): backtesting on {fit_} window(s)")
+    return fit_
 
 
 def fit(table, *, horizon, lookback=None, until=None, epochs=10, steps_per_epoch=None,
@@ -256,7 +303,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="dates missing inside a series: zero (nothing sold), ffill, or nan (masked)")
     d.add_argument("--date-format", default="auto", help="auto | unix_s | unix_ms | a strptime pattern")
     d.add_argument("--delimiter", default=None, help="field separator (default: sniffed)")
-    d.add_argument("--strict", action="store_true", help="fail on any rejected row instead of reporting it")
+    d.add_argument("--strict", action="store_true",
+                   help="fail on any rejected row or non-numeric covariate value instead of reporting it")
+    d.add_argument("--week-anchor", choices=["start", "end"], default="start",
+                   help="weekly data: a row's date starts its week (date..date+6) or ends it (date-6..date, "
+                        "e.g. week-ending Fridays); decides which week a --holidays date flags")
+    d.add_argument("--future", default=None, metavar="FILE",
+                   help="known covariates for the forecast horizon (prices, promotions, holiday flags): a CSV "
+                        "with the date and key columns and any --known-cols/--holiday-col; steps it does not "
+                        "give carry each series' last value (a holiday flag: 0)")
     m = parser.add_argument_group("model and training")
     m.add_argument("--horizon", type=int, default=None, help="steps to forecast (default 28 days / 8 weeks)")
     m.add_argument("--lookback", type=int, default=None, help="history steps the LSTM reads (default 56 / 26)")
@@ -268,19 +323,48 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--steps-per-epoch", type=int, default=None)
     m.add_argument("--batch-size", type=int, default=256)
     m.add_argument("--learning-rate", type=float, default=2e-3)
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0, help="seeds weights, dropout and the window order")
+    m.add_argument("--deterministic", action="store_true",
+                   help="deterministic TF ops too: the same --seed gives the same forecast bit for bit (slower)")
     e = parser.add_argument_group("evaluation and output")
     e.add_argument("--backtest-windows", type=int, default=3, help="rolling origins (0: no backtest)")
     e.add_argument("--backtest-step", type=int, default=None, help="steps between origins (default: horizon)")
-    e.add_argument("--refit", action="store_true", help="retrain on all data after the backtest")
+    e.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                   help="after the backtest, retrain on all data for forecast.csv and export (default); "
+                        "--no-refit keeps the model trained before the first backtest origin")
     e.add_argument("--plot-series", type=int, default=4, help="series drawn in forecast.png (0: none)")
     e.add_argument("--out", default="runs/forecast", help="run directory")
 
 
 def train_from_args(args) -> pathlib.Path:
+    """``ecomtf train forecast``: bad input is one line on stderr and exit code 2."""
+    import sys
+
+    from ecomtf.data.reject_report import DataValidationError
+
+    try:
+        return _train_from_args(args)
+    except (DataValidationError, FileNotFoundError) as e:
+        print(f"ecomtf train forecast: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _train_from_args(args) -> pathlib.Path:
+    from ecomtf.data.reject_report import DataValidationError
+    from ecomtf.data.sales_table import read_future_covariates
+
     table, report = read_table_from_args(args)
     print(report)
     print(table)
+    horizon = int(args.horizon or DEFAULT_HORIZON[table.freq])
+    future = None
+    if args.future and not table.known:
+        raise DataValidationError("--future gives known covariates, but the table has none (--known-cols)")
+    if args.future:
+        future, future_report = read_future_covariates(
+            args.future, table, horizon, date=args.date_col, date_format=args.date_format,
+            delimiter=args.delimiter)
+        print(future_report)
     quantiles = [float(q) for q in _split(args.quantiles)]
     model, result, info = train(
         table,
@@ -294,6 +378,7 @@ def train_from_args(args) -> pathlib.Path:
         learning_rate=args.learning_rate,
         refit=args.refit,
         seed=args.seed,
+        deterministic=args.deterministic,
         quantiles=quantiles,
         lstm_units=args.lstm_units,
         hidden_units=args.hidden_units,
@@ -306,7 +391,7 @@ def train_from_args(args) -> pathlib.Path:
     save_run(run_dir, model, metrics, data=str(args.data), table=repr(table))
     if result is not None:
         result.write_per_series(run_dir / "backtest_per_series.csv")
-    fc = forecast_table(model, table)
+    fc = forecast_table(model, table, future_known=future)
     write_forecast_csv(run_dir / "forecast.csv", model, table, fc)
     plot = _maybe_plot(run_dir / "forecast.png", model, table, args.plot_series)
     print()
@@ -316,8 +401,14 @@ def train_from_args(args) -> pathlib.Path:
         best = result.best_baseline("smape")
         ours = result.overall["SalesForecaster"]["smape"]
         print(f"sMAPE: SalesForecaster {ours:.2f} vs best baseline {best} {result.overall[best]['smape']:.2f}")
-    print(f"forecast of the next {model.horizon} steps after {table.end}: {run_dir / 'forecast.csv'}"
-          + (" (known covariates assumed at their last value)" if table.known else ""))
+    trained = "all the data" if model.trained_until == str(table.end + table.step_days) else \
+        f"the data before {model.trained_until} (--no-refit)"
+    assumed = ""
+    if table.known:
+        assumed = (" (known covariates from --future; steps it does not give carry the last value)" if future
+                   else " (known covariates assumed at their last value, holiday flags 0: pass --future FILE)")
+    print(f"forecast of the next {model.horizon} steps after {table.end} by the model trained on {trained}: "
+          f"{run_dir / 'forecast.csv'}" + assumed)
     if plot:
         print(f"plot: {plot}")
     print(f"run saved to {run_dir}/  (export: ecomtf export --run {run_dir} --out export/{MODEL_NAME})")
