@@ -102,6 +102,12 @@ class SalesForecaster(tf.keras.Model):
         nonnegative: clip forecasts at 0 (``from_table`` sets it when the
             training data has no negative values, i.e. no returns).
         quantiles: the quantile levels (0.5 is added if absent).
+        quantile_offsets: ``[horizon, Q]`` calibration offsets in units of
+            each series' scale, added to the quantiles at inference (not in
+            training); set from rolling backtests by
+            ``set_quantile_offsets`` (see
+            ``ecomtf.evaluation.backtest.conformal_offsets``), so the exported
+            graph serves the calibrated band that ``forecast.csv`` holds.
         lstm_units, hidden_units, embedding_dim: sizes.
         dropout: dropout rate in the decoder.
         key_dropout: rate at which training replaces a key or attribute by
@@ -160,6 +166,7 @@ class SalesForecaster(tf.keras.Model):
         flag_cols: Sequence[str] = (),
         nonnegative: bool = False,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        quantile_offsets: Sequence[Sequence[float]] | None = None,
         lstm_units: int = 64,
         hidden_units: int = 64,
         embedding_dim: int = 8,
@@ -270,6 +277,16 @@ class SalesForecaster(tf.keras.Model):
             name="horizon_embedding",
             shape=(self.horizon, 8),
             initializer=tf.keras.initializers.RandomNormal(stddev=0.1, seed=seed),
+        )
+        offsets = np.zeros((self.horizon, len(self.quantiles)), np.float32)
+        if quantile_offsets is not None:
+            offsets = np.asarray(quantile_offsets, np.float32).reshape(offsets.shape)
+        self.quantile_offsets = offsets
+        # A variable, not a constant: calibration after a traced predict
+        # must reach the graph (and the exported SavedModel).
+        self.offsets = self.add_weight(
+            name="quantile_offsets", shape=offsets.shape,
+            initializer=tf.keras.initializers.Constant(offsets), trainable=False,
         )
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.mae_tracker = tf.keras.metrics.Mean(name="mae")
@@ -433,11 +450,33 @@ class SalesForecaster(tf.keras.Model):
             # Clipping each quantile at 0 keeps their order. Not in training:
             # a clipped quantile has no gradient and could stay stuck below 0.
             quantiles = tf.nn.relu(quantiles)
+        if not training:
+            # Calibration offsets were measured on these (clipped) outputs.
+            quantiles = self._calibrate(quantiles, scale)
+            if self.nonnegative:
+                quantiles = tf.nn.relu(quantiles)
         return {
             "quantiles": quantiles,
             "forecast": quantiles[..., self.head.median_index],
             "scale": scale,
         }
+
+    def _calibrate(self, quantiles, scale):
+        """Adds the calibration offsets, keeping the quantiles ordered around the median."""
+        q = quantiles + self.offsets[None, :, :] * scale[:, None, None]
+        m = self.head.median_index
+        columns = [q[..., k] for k in range(len(self.quantiles))]
+        for k in range(m - 1, -1, -1):
+            columns[k] = tf.minimum(columns[k], columns[k + 1])
+        for k in range(m + 1, len(columns)):
+            columns[k] = tf.maximum(columns[k], columns[k - 1])
+        return tf.stack(columns, axis=-1)
+
+    def set_quantile_offsets(self, offsets) -> None:
+        """Sets the calibration offsets ``[horizon, Q]`` (config and graph)."""
+        offsets = np.asarray(offsets, np.float32).reshape(self.horizon, len(self.quantiles))
+        self.quantile_offsets = offsets
+        self.offsets.assign(offsets)
 
     def _fit_history(self, values):
         """Any number of steps -> the last ``history_length`` (NaN-padded on the left)."""
@@ -575,6 +614,8 @@ class SalesForecaster(tf.keras.Model):
             "flag_cols": list(self.flag_cols),
             "nonnegative": self.nonnegative,
             "quantiles": list(self.quantiles),
+            "quantile_offsets": np.asarray(self.offsets.numpy() if hasattr(self, "offsets") else
+                                           self.quantile_offsets).tolist(),
             "lstm_units": self.lstm_units,
             "hidden_units": self.hidden_units,
             "embedding_dim": self.embedding_dim,

@@ -79,6 +79,7 @@ def train(
     strategy=None,
     seed: int = 0,
     deterministic: bool = False,
+    calibrate: bool = True,
     verbose: int = 2,
     **model_kwargs,
 ):
@@ -105,6 +106,10 @@ def train(
             returns the model trained before the first backtest origin).
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
         seed: seeds weights, dropout and the window order.
+        calibrate: calibrate the quantiles on the backtest windows
+            (``ecomtf.evaluation.backtest.conformal_offsets``; needs a
+            backtest); ``info["calibration"]`` holds the coverage per
+            window and horizon step, raw and held out (leave one origin out).
         deterministic: also make every TF op deterministic
             (``tf.config.experimental.enable_op_determinism``), so the same
             seed gives the same model bit for bit; slower (docs/forecaster.md).
@@ -130,8 +135,13 @@ def train(
                       steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                       learning_rate=learning_rate, strategy=strategy, seed=seed,
                       verbose=verbose, **model_kwargs)
+    calibration = offsets = None
     if backtest_windows:
         result = bt.backtest(model, table, horizon=horizon, origins=origins, name="SalesForecaster")
+        if calibrate:
+            preds = bt.backtest_predictions(model, table, origins)
+            offsets = bt.conformal_offsets(preds, model.quantiles)
+            calibration = bt.held_out_calibration(preds, model.quantiles)
     if refit and cutoff is not None:
         if verbose:
             print("refitting on all the data ...")
@@ -139,7 +149,33 @@ def train(
                           steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                           learning_rate=learning_rate, strategy=strategy, seed=seed,
                           verbose=verbose, **model_kwargs)
+    if offsets is not None:
+        # The offsets come from the backtest model's out-of-sample errors;
+        # they travel with the deployed model (config and graph).
+        model.set_quantile_offsets(offsets)
+        calibration["offsets"] = offsets.tolist()
+        info["calibration"] = calibration
     return model, result, info
+
+
+def calibration_text(calibration: dict) -> str:
+    """The coverage of the outer quantile band, raw and calibrated, as printed lines."""
+    def fmt(values):
+        return " ".join(f"{v:.0f}" for v in values)
+
+    raw, cal = calibration["raw"], calibration["calibrated"]
+    lines = [f"P10-P90 style band coverage % (nominal {calibration['nominal']:.0f}):",
+             f"  raw, per window:               {fmt(raw['per_window'])}  (overall {raw['overall']:.1f})"]
+    if cal is None:
+        lines.append("  calibrated on the single backtest window; no held-out window to check it on "
+                     "(use --backtest-windows >= 2)")
+    else:
+        lines += [
+            f"  calibrated, held out, per window: {fmt(cal['per_window'])}  (overall {cal['overall']:.1f};"
+            " each window with offsets from the other windows)",
+            f"  calibrated, held out, per step:   {fmt(cal['per_step'])}",
+        ]
+    return "\n".join(lines)
 
 
 def fitting_backtest_windows(table, horizon: int, windows: int, step: int | None = None, verbose: int = 1) -> int:
@@ -332,6 +368,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
                    help="after the backtest, retrain on all data for forecast.csv and export (default); "
                         "--no-refit keeps the model trained before the first backtest origin")
+    e.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                   help="calibrate the quantiles on the backtest windows (default; needs --backtest-windows >= 1)")
     e.add_argument("--plot-series", type=int, default=4, help="series drawn in forecast.png (0: none)")
     e.add_argument("--out", default="runs/forecast", help="run directory")
 
@@ -379,6 +417,7 @@ def _train_from_args(args) -> pathlib.Path:
         refit=args.refit,
         seed=args.seed,
         deterministic=args.deterministic,
+        calibrate=args.calibrate,
         quantiles=quantiles,
         lstm_units=args.lstm_units,
         hidden_units=args.hidden_units,
@@ -401,6 +440,8 @@ def _train_from_args(args) -> pathlib.Path:
         best = result.best_baseline("smape")
         ours = result.overall["SalesForecaster"]["smape"]
         print(f"sMAPE: SalesForecaster {ours:.2f} vs best baseline {best} {result.overall[best]['smape']:.2f}")
+        if "calibration" in info:
+            print(calibration_text(info["calibration"]))
     trained = "all the data" if model.trained_until == str(table.end + table.step_days) else \
         f"the data before {model.trained_until} (--no-refit)"
     assumed = ""
