@@ -80,6 +80,7 @@ def train(
     seed: int = 0,
     deterministic: bool = False,
     calibrate: bool = True,
+    ensemble: int = 1,
     verbose: int = 2,
     **model_kwargs,
 ):
@@ -110,6 +111,9 @@ def train(
             (``ecomtf.evaluation.backtest.conformal_offsets``; needs a
             backtest); ``info["calibration"]`` holds the coverage per
             window and horizon step, raw and held out (leave one origin out).
+        ensemble: train this many forecasters (seeds ``seed``,
+            ``seed + 1``, ...) and average them in one graph
+            (``SalesForecasterEnsemble``); costs that many trainings.
         deterministic: also make every TF op deterministic
             (``tf.config.experimental.enable_op_determinism``), so the same
             seed gives the same model bit for bit; slower (docs/forecaster.md).
@@ -134,7 +138,7 @@ def train(
     model, info = fit(table, horizon=horizon, lookback=lookback, until=cutoff, epochs=epochs,
                       steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                       learning_rate=learning_rate, strategy=strategy, seed=seed,
-                      verbose=verbose, **model_kwargs)
+                      verbose=verbose, ensemble=ensemble, **model_kwargs)
     calibration = offsets = None
     if backtest_windows:
         result = bt.backtest(model, table, horizon=horizon, origins=origins, name="SalesForecaster")
@@ -148,7 +152,7 @@ def train(
         model, info = fit(table, horizon=horizon, lookback=lookback, until=None, epochs=epochs,
                           steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                           learning_rate=learning_rate, strategy=strategy, seed=seed,
-                          verbose=verbose, **model_kwargs)
+                          verbose=verbose, ensemble=ensemble, **model_kwargs)
     if offsets is not None:
         # The offsets come from the backtest model's out-of-sample errors;
         # they travel with the deployed model (config and graph).
@@ -213,8 +217,29 @@ def fitting_backtest_windows(table, horizon: int, windows: int, step: int | None
 
 
 def fit(table, *, horizon, lookback=None, until=None, epochs=10, steps_per_epoch=None,
-        batch_size=256, learning_rate=2e-3, strategy=None, seed=0, verbose=2, **model_kwargs):
-    """Builds a SalesForecaster from the data before ``until`` and trains it there."""
+        batch_size=256, learning_rate=2e-3, strategy=None, seed=0, verbose=2, ensemble=1, **model_kwargs):
+    """Builds a SalesForecaster from the data before ``until`` and trains it there.
+
+    With ``ensemble > 1``, trains that many (seeds ``seed``, ``seed + 1``, ...)
+    and returns their ``SalesForecasterEnsemble``.
+    """
+    if ensemble > 1:
+        from ecomtf.models.sales_forecaster_ensemble import SalesForecasterEnsemble
+
+        members, infos = [], []
+        for k in range(ensemble):
+            if verbose:
+                print(f"ensemble member {k + 1}/{ensemble} (seed {seed + k})")
+            m, i = fit(table, horizon=horizon, lookback=lookback, until=until, epochs=epochs,
+                       steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
+                       strategy=strategy, seed=seed + k, verbose=verbose, **model_kwargs)
+            members.append(m)
+            infos.append(i)
+        info = dict(infos[0])
+        info["ensemble"] = ensemble
+        info["train_seconds"] = round(sum(i["train_seconds"] for i in infos), 1)
+        info["final_loss"] = [i["final_loss"] for i in infos]
+        return SalesForecasterEnsemble(members), info
     import tensorflow as tf
 
     from ecomtf.data.windows import SalesWindows
@@ -308,8 +333,11 @@ def load_run(run_dir):
     from ecomtf.export.sales_forecaster_servable import SalesForecasterServable
     from ecomtf.models.sales_forecaster import SalesForecaster
 
+    from ecomtf.models.sales_forecaster_ensemble import SalesForecasterEnsemble
+
     run_dir = pathlib.Path(run_dir)
-    model = SalesForecaster.from_config(json.loads((run_dir / "model_config.json").read_text()))
+    config = json.loads((run_dir / "model_config.json").read_text())
+    model = (SalesForecasterEnsemble if "models" in config else SalesForecaster).from_config(config)
     # Build the variables, then restore them.
     example = SalesForecasterServable(model).example_inputs()["forecast_grid"]
     model({k: tf.constant(v) for k, v in example.items()})
@@ -360,6 +388,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--batch-size", type=int, default=256)
     m.add_argument("--learning-rate", type=float, default=2e-3)
     m.add_argument("--seed", type=int, default=0, help="seeds weights, dropout and the window order")
+    m.add_argument("--ensemble", type=int, default=1, metavar="N",
+                   help="train N forecasters (seeds --seed, --seed+1, ...) and average them in one exported "
+                        "graph; N times the training time")
     m.add_argument("--deterministic", action="store_true",
                    help="deterministic TF ops too: the same --seed gives the same forecast bit for bit (slower)")
     e = parser.add_argument_group("evaluation and output")
@@ -418,6 +449,7 @@ def _train_from_args(args) -> pathlib.Path:
         seed=args.seed,
         deterministic=args.deterministic,
         calibrate=args.calibrate,
+        ensemble=args.ensemble,
         quantiles=quantiles,
         lstm_units=args.lstm_units,
         hidden_units=args.hidden_units,
