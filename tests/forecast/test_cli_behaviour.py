@@ -111,3 +111,14 @@ def test_week_anchor_decides_which_week_a_holiday_flags():
         flagged[anchor] = layer(days[None, :]).numpy()[0, :, 0].tolist()
     assert flagged["start"] == [1.0, 0.0, 0.0]  # the week Dec 20..26
     assert flagged["end"] == [0.0, 1.0, 0.0]  # the week Dec 21..27
+
+
+def test_predict_output_file_as_csv_rows(tmp_path):
+    from ecomtf.cli import _write_outputs
+
+    out = {"forecast": np.arange(6, dtype=np.float32).reshape(2, 3),
+           "forecast_dates": np.array([[b"2024-01-01", b"2024-01-08", b"2024-01-15"]] * 2), "scale": np.array([1.0, 2.0])}
+    _write_outputs(tmp_path / "a.csv", out)
+    rows = list(csv.DictReader(open(tmp_path / "a.csv")))
+    assert len(rows) == 6 and rows[4] == {"instance": "1", "step": "1", "forecast": "4.0",
+                                          "forecast_dates": "2024-01-08", "scale": "2.0"}
