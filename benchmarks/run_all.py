@@ -35,6 +35,7 @@ BENCHMARKS = [
     "movielens_retrieval",
     "next_item",
     "store_item_demand",
+    "online_retail",
 ]
 
 

@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--json", help='columnar inputs, e.g. \'{"item_id": [["a", "b"]]}\'')
     g.add_argument("--input", help="JSON file: columnar object, or a JSON-lines file of instances")
+    p.add_argument("--output", metavar="FILE", default=None,
+                   help="write the outputs to FILE (JSON; .csv: one row per instance and output step) "
+                        "instead of printing them")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("demo", help="generate a shop, train every model, export, convert and query them")
@@ -146,6 +149,7 @@ def _convert(args):
     from ecomtf.export import as_servable
     from ecomtf.export import check_tflite_parity
     from ecomtf.export import signature_input_specs
+    from ecomtf.export import call_signature
     from ecomtf.export import to_tflite
 
     if args.calibration and args.quantization != "int8":
@@ -184,8 +188,13 @@ def _convert(args):
     if inputs:
         diffs = check_tflite_parity(servable, path, inputs)
         worst = max(diffs.values()) if diffs else float("nan")
+        # Relative to the outputs' size: 3e-2 on sales of 1e5 is float32
+        # rounding, not a defect (the documented bound is relative).
+        ref = call_signature(next(iter(servable.mobile_signatures().values())), inputs)
+        size = max((float(np.max(np.abs(np.asarray(v, np.float64)))) for k, v in ref.items()
+                    if k in diffs and np.asarray(v).size), default=0.0)
         print(f"LiteRT vs TensorFlow on {len(next(iter(inputs.values())))} example rows: "
-              f"max |diff| = {worst:.2e}")
+              f"max |diff| = {worst:.2e}, relative to max |output| {size:.3g}: {worst / max(size, 1e-12):.2e}")
 
 
 def _predict(args):
@@ -209,7 +218,40 @@ def _predict(args):
     specs = fn.structured_input_signature[1]
     tensors = {k: tf.constant(np.asarray(v), dtype=specs[k].dtype) for k, v in inputs.items()}
     out = fn(**tensors)
+    if getattr(args, "output", None):
+        _write_outputs(args.output, {k: v.numpy() for k, v in out.items()})
+        return
     print(json.dumps({k: _jsonable(v.numpy()) for k, v in out.items()}, indent=2))
+
+
+def _write_outputs(path, out: dict) -> None:
+    """Signature outputs to a file: JSON, or CSV (one row per instance, and per step for [B, H] outputs)."""
+    import csv
+
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() != ".csv":
+        path.write_text(json.dumps({k: _jsonable(v) for k, v in out.items()}))
+    else:
+        names = sorted(out)
+        arrays = {k: np.asarray(out[k]) for k in names}
+        batch = len(next(iter(arrays.values())))
+        steps = max((a.shape[1] if a.ndim == 2 else 1) for a in arrays.values())
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["instance", "step", *names])
+            for i in range(batch):
+                for j in range(steps):
+                    row = []
+                    for k in names:
+                        a = arrays[k]
+                        x = a[i, j] if a.ndim == 2 and a.shape[1] == steps else a[i]
+                        x = _jsonable(x)
+                        row.append(json.dumps(x) if isinstance(x, list) else x)
+                    w.writerow([i, j, *row])
+    size = path.stat().st_size
+    print(f"wrote {', '.join(sorted(out))} for {len(next(iter(out.values())))} instance(s) to {path} "
+          f"({size / 1024:.1f} KiB)")
 
 
 def _read_inputs(path) -> dict:

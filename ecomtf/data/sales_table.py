@@ -21,6 +21,8 @@ FREQUENCIES = {"D": 1, "W": 7}
 FILL_POLICIES = ("zero", "ffill", "nan")
 KEY_SEPARATOR = "|"
 _EPOCH = np.datetime64("1970-01-01", "D")
+# Boolean exports (pandas/Kaggle write TRUE/FALSE): read as 1/0.
+_BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}
 _MISSING_TEXT = {"", "nan", "NaN", "NAN", "na", "NA", "N/A", "null", "NULL", "None"}
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:$|[T ])")
 _SLASHED = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$")
@@ -250,6 +252,7 @@ class SalesTable:
         date_format: str = "auto",
         delimiter: str | None = None,
         strict: bool = False,
+        week_anchor: str = "start",
     ) -> tuple["SalesTable", RejectReport]:
         """Reads a long-format CSV (optionally gzipped) with a header row.
 
@@ -273,7 +276,12 @@ class SalesTable:
                 ``YYYY/MM/DD``, ``YYYYMMDD``), ``"unix_s"``, ``"unix_ms"`` or
                 a ``strptime`` pattern such as ``"%d.%m.%Y"``.
             delimiter: the field delimiter; default: sniffed from the header.
-            strict: raise ``DataValidationError`` if any row is rejected.
+            strict: raise ``DataValidationError`` if any row is rejected or
+                a covariate value is not a number.
+            week_anchor: weekly data only: does a row's date START its week
+                (``"start"``, default: the row covers date..date+6) or END it
+                (``"end"``: date-6..date, e.g. a retailer's week-ending
+                Fridays)? It decides which week a ``holidays`` date flags.
 
         Returns:
             (table, report).
@@ -329,6 +337,7 @@ class SalesTable:
             columns, report, line_numbers=line_numbers, date=date, target=target,
             keys=keys, known=known, holiday=holiday, holidays=holidays, past=past,
             static=static, freq=freq, fill=fill, date_format=date_format, strict=strict,
+            week_anchor=week_anchor,
         )
 
     @classmethod
@@ -349,6 +358,7 @@ class SalesTable:
         date_format: str = "auto",
         source: str = "columns",
         strict: bool = False,
+        week_anchor: str = "start",
     ) -> tuple["SalesTable", RejectReport]:
         """Builds a table from in-memory columns (name -> equal-length sequence).
 
@@ -375,16 +385,18 @@ class SalesTable:
             {name: columns[name] for name in wanted}, RejectReport(source),
             line_numbers=None, date=date, target=target, keys=keys, known=known,
             holiday=holiday, holidays=holidays, past=past, static=static, freq=freq,
-            fill=fill, date_format=date_format, strict=strict,
+            fill=fill, date_format=date_format, strict=strict, week_anchor=week_anchor,
         )
 
     @classmethod
     def _build(cls, columns, report, *, line_numbers, date, target, keys, known, holiday,
-               holidays, past, static, freq, fill, date_format, strict):
+               holidays, past, static, freq, fill, date_format, strict, week_anchor="start"):
         if freq not in FREQUENCIES:
             raise ValueError(f"freq must be one of {sorted(FREQUENCIES)}, got {freq!r}")
         if fill not in FILL_POLICIES:
             raise ValueError(f"fill must be one of {FILL_POLICIES}, got {fill!r}")
+        if week_anchor not in ("start", "end"):
+            raise ValueError(f"week_anchor must be 'start' or 'end', got {week_anchor!r}")
         keys, known, past, static = tuple(keys), tuple(known), tuple(past), tuple(static)
         n = len(columns[date])
         report.read(n)
@@ -497,7 +509,8 @@ class SalesTable:
         if no_data:
             report.note(f"{no_data:,} series have no target values at all")
 
-        def grid_of(values, flag=False):
+        def grid_of(values_name, flag=False):
+            values = columns[values_name]
             v, v_missing, v_bad = _parse_floats(values)
             v = v[keep]
             ok = np.isfinite(v)
@@ -507,6 +520,16 @@ class SalesTable:
             np.add.at(c_, (series[ok], t[ok]), 1)
             g = np.where(c_ > 0, s_ / np.maximum(c_, 1), np.nan)
             unparsed = int(v_bad[keep].sum())
+            if unparsed and not ok.any():
+                # A mapped column with no number at all is a mistake (wrong
+                # column, or text flags): refuse it rather than read zeros.
+                bad_values = sorted(set(np.asarray(values, dtype=str)[keep][v_bad[keep]].tolist()))[:3]
+                raise DataValidationError(
+                    f"column {values_name!r} has no numbers (values like {bad_values}); "
+                    "map a numeric or TRUE/FALSE column")
+            if unparsed and strict:
+                raise DataValidationError(
+                    f"--strict: column {values_name!r} has {unparsed:,} non-numeric value(s)")
             if flag:
                 g = np.where(np.isnan(g), 0.0, g)
             else:
@@ -516,13 +539,13 @@ class SalesTable:
 
         known_grids, past_grids = {}, {}
         for name in known:
-            known_grids[name], unparsed, empty = grid_of(columns[name])
+            known_grids[name], unparsed, empty = grid_of(name)
             _note_covariate(report, name, "known", unparsed, empty, "forward/back-filled within the series")
         if holiday is not None:
-            known_grids[holiday], unparsed, empty = grid_of(columns[holiday], flag=True)
+            known_grids[holiday], unparsed, empty = grid_of(holiday, flag=True)
             _note_covariate(report, holiday, "holiday flag", unparsed, empty, "set to 0; dates without a row are not holidays")
         for name in past:
-            past_grids[name], unparsed, empty = grid_of(columns[name])
+            past_grids[name], unparsed, empty = grid_of(name)
             _note_covariate(report, name, "past", unparsed, empty, "forward/back-filled within the series")
         static_values = {}
         for name in static:
@@ -541,6 +564,16 @@ class SalesTable:
             raise DataValidationError(
                 f"unparsable holiday date(s): {list(holiday_list[~holiday_ok][:5])}"
             )
+        holiday_days = holiday_days.astype(np.int64)
+        if freq == "W" and len(holiday_days):
+            if week_anchor == "end":
+                # Grid dates end their week: the week of a holiday d is the
+                # grid date in [d, d + 6]; the model flags [date, date + 7),
+                # so the dates are stored 6 days later.
+                holiday_days = holiday_days + 6
+            report.note(
+                f"weekly holidays: a row's date {'ends' if week_anchor == 'end' else 'starts'} its week "
+                f"(week_anchor {week_anchor!r}); a holiday flags the week that contains it")
         table = cls(
             key_cols=keys,
             series_keys=series_keys,
@@ -551,7 +584,7 @@ class SalesTable:
             past=past_grids,
             static=static_values,
             holiday_col=holiday,
-            holidays=_EPOCH + holiday_days.astype(np.int64),
+            holidays=_EPOCH + holiday_days,
             fill=fill,
         )
         report.note(
@@ -659,6 +692,9 @@ def _parse_floats(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if s in _MISSING_TEXT:
             missing_u[i] = True
             continue
+        if s.lower() in _BOOLEAN_TEXT:
+            vals[i] = _BOOLEAN_TEXT[s.lower()]
+            continue
         try:
             vals[i] = float(s)
         except ValueError:
@@ -703,3 +739,97 @@ def _note_covariate(report, name, role, unparsed, empty, rule) -> None:
             f"{role} covariate {name!r}: {empty:,} empty or non-numeric value(s) "
             f"({unparsed:,} non-numeric) {rule}"
         )
+
+
+def read_future_covariates(
+    path,
+    table: SalesTable,
+    horizon: int,
+    *,
+    date: str,
+    date_format: str = "auto",
+    delimiter: str | None = None,
+) -> tuple[dict[str, np.ndarray], RejectReport]:
+    """Future values of a table's known covariates from a long-format file.
+
+    The plan for the ``horizon`` steps after the table's last date (prices,
+    promotions, holiday flags): one row per series and date, with the
+    table's date and key columns and any of its known covariates. Steps the
+    file does not give stay NaN, and the model carries each series' last
+    value forward there (a holiday flag: 0), as the serving graph does.
+
+    Args:
+        path: CSV file (gzip ok) with a header row.
+        table: the sales table the model was trained on.
+        horizon: steps after the table's end.
+        date: the date column (as for the table).
+        date_format, delimiter: as for ``SalesTable.read``.
+
+    Returns:
+        (column -> float32 ``[n_series, horizon]``, report). Rows off the
+        grid, outside the horizon, of unknown series or with non-numeric
+        values are counted in the report.
+
+    Example:
+        >>> future, report = read_future_covariates(
+        ...     "plan.csv", table, 8, date="week")
+        >>> future["price"].shape
+        (n_series, 8)
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DataValidationError(f"no such future covariates file: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
+        head = f.readline()
+        if not head.strip():
+            raise DataValidationError(f"{path} is empty (no header row)")
+        delimiter = delimiter or _sniff_delimiter(head)
+        header = [h.strip() for h in next(csv.reader(io.StringIO(head), delimiter=delimiter))]
+        rows = [r for r in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in r)]
+    need = [date, *table.key_cols]
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise DataValidationError(f"{path.name}: column(s) {missing} not found; the header has {header}")
+    cols = [c for c in table.known if c in header]
+    if not cols:
+        raise DataValidationError(
+            f"{path.name}: none of the known covariates {list(table.known)} is a column; the header has {header}")
+    report = RejectReport(path.name)
+    report.read(len(rows))
+    rows = [r + [""] * (len(header) - len(r)) for r in rows]
+    column = {name: [r[header.index(name)] for r in rows] for name in need + cols}
+    days, ok = _parse_dates(np.asarray(column[date], dtype=str), date_format)
+    offset = days - (table.start_day + table.length * table.step_days)
+    step = np.where(offset % table.step_days == 0, offset // table.step_days, -1)
+    index = {s: i for i, s in enumerate(table.series_ids)}
+    keys = np.stack([np.asarray([v.strip() for v in column[k]], dtype=object) for k in table.key_cols], axis=1) \
+        if table.key_cols else np.zeros((len(rows), 0), dtype=str)
+    series = np.asarray([index.get(s, -1) for s in join_keys(keys.astype(str))], np.int64)
+    bad = np.zeros(len(rows), bool)
+    for mask, reason in (
+        (~ok, f"unparsable date in {date!r}"),
+        (offset % table.step_days != 0, "date not on the table's grid"),
+        ((step < 0) | (step >= horizon), f"date outside the {horizon} steps after {table.end}"),
+        (series < 0, "series not in the table"),
+    ):
+        mask = mask & ~bad
+        for i in np.flatnonzero(mask)[: report.max_examples]:
+            report.examples.setdefault(reason, []).append((int(i) + 2, delimiter.join(rows[i])))
+        if mask.any():
+            report.rejected[reason] += int(mask.sum())
+        bad |= mask
+    keep = ~bad
+    future = {}
+    for name in cols:
+        v, _, bad = _parse_floats(column[name])
+        if bad.any():
+            raise DataValidationError(f"{path.name}: column {name!r} has {int(bad.sum()):,} non-numeric value(s)")
+        grid = np.full((table.n_series, horizon), np.nan, np.float32)
+        k = keep & np.isfinite(v)
+        grid[series[k], step[k]] = v[k]
+        future[name] = grid
+        given = int(np.isfinite(grid).sum())
+        report.note(f"future {name!r}: {given:,} of {grid.size:,} (series, step) values given; "
+                    "the rest carry the series' last value" + (" (a flag: 0)" if name == table.holiday_col else ""))
+    return future, report

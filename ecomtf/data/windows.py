@@ -217,20 +217,20 @@ class SalesWindows:
         """Features to forecast the ``horizon`` steps after the table's last date.
 
         Known covariates over that horizon are not in the table: give them in
-        ``future_known`` (column -> ``[n_series, horizon]``); otherwise each
-        series' last value is carried forward (and a holiday flag column is 0).
+        ``future_known`` (column -> ``[n_series, horizon]``, NaN where there is
+        no plan). Steps without a plan are sent as NaN, and the model fills
+        them in its graph (each series' last value carries on; a holiday flag
+        column is 0), exactly as it does for a serving request.
         """
         origins = self.origins_at(self.table.end + self.table.step_days)
         feats = self.features(origins)
-        for i, col in enumerate(self.table.known):
-            name = self.names["future_known"][i]
-            last = feats[self.names["history_known"][i]][:, -1:]
-            fill = 0.0 if col == self.table.holiday_col else last
-            feats[name] = np.broadcast_to(np.where(np.isnan(fill), 0.0, fill), feats[name].shape).astype(np.float32)
+        for name in self.names["future_known"]:
+            feats[name] = np.full(feats[name].shape, np.nan, np.float32)
         for col, values in (future_known or {}).items():
-            feats["future_" + input_name(col)] = np.asarray(values, np.float32).reshape(
-                self.table.n_series, self.horizon
-            )
+            name = "future_" + input_name(col)
+            if name not in feats:
+                raise KeyError(f"{col!r} is not a known covariate of this table")
+            feats[name] = np.asarray(values, np.float32).reshape(self.table.n_series, self.horizon)
         return feats
 
     def dataset(

@@ -14,6 +14,7 @@ from ecomtf.export.servable import register_servable
 from ecomtf.layers.calendar_features import format_iso_dates
 from ecomtf.layers.calendar_features import parse_iso_dates
 from ecomtf.models.sales_forecaster import SalesForecaster
+from ecomtf.models.sales_forecaster_ensemble import SalesForecasterEnsemble
 
 HISTORY_DATES = "history_dates"
 HISTORY_VALUES = "history_values"
@@ -191,3 +192,7 @@ class SalesForecasterServable(Servable):
     def warmup_inputs(self) -> dict[str, dict[str, np.ndarray]]:
         ex = self.example_inputs()
         return {"serving_default": ex["serving_default"], "forecast_grid": ex["forecast_grid"]}
+
+
+# An ensemble takes and returns what one forecaster does: the same signatures.
+register_servable(SalesForecasterEnsemble)(SalesForecasterServable)

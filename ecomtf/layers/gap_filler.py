@@ -76,3 +76,35 @@ class GapFiller(tf.keras.layers.Layer):
         config = super().get_config()
         config["fill"] = self.fill
         return config
+
+
+def fill_covariate(values, flag: bool = False):
+    """Fills gaps in a covariate's raw history the way ``SalesTable`` does.
+
+    The table forward- then back-fills known and past covariates within each
+    series, and sets a missing holiday flag to 0. The model applies the same
+    rule in its graph, so a client sending raw rows with gaps gets the
+    forecast the batch path (``forecast.csv``) computes from the table: one
+    preprocessing path. A row with no value at all stays NaN (the model then
+    reads the training mean).
+
+    Args:
+        values: float32 ``[batch, steps]``, NaN where there is no row.
+        flag: a 0/1 flag column: gaps are 0 instead of filled.
+
+    Returns:
+        float32 ``[batch, steps]``.
+    """
+    values = tf.convert_to_tensor(values, tf.float32)
+    valid = tf.equal(values, values)
+    clean = tf.where(valid, values, tf.zeros_like(values))
+    if flag:
+        return clean
+    last = _cummax_index(valid)
+    forward = tf.gather(clean, tf.maximum(last, 0), batch_dims=1)
+    # Back-fill: the first value fills the steps before it.
+    first_valid = _cummax_index(tf.reverse(valid, axis=[1]))
+    backward = tf.reverse(tf.gather(tf.reverse(clean, axis=[1]), tf.maximum(first_valid, 0), batch_dims=1), axis=[1])
+    has_any = tf.reduce_any(valid, axis=1, keepdims=True)
+    filled = tf.where(last >= 0, forward, backward)
+    return tf.where(has_any, filled, tf.fill(tf.shape(values), float("nan")))

@@ -8,4 +8,5 @@ from ecomtf.models.item2vec import Item2Vec
 from ecomtf.models.next_item_recommender import NextItemRecommender
 from ecomtf.models.purchase_predictor import PurchasePredictor
 from ecomtf.models.sales_forecaster import SalesForecaster
+from ecomtf.models.sales_forecaster_ensemble import SalesForecasterEnsemble
 from ecomtf.models.two_tower_retrieval import TwoTowerRetrieval

@@ -17,6 +17,7 @@ from ecomtf.data.windows import START_DAY
 from ecomtf.data.windows import feature_names
 from ecomtf.layers.calendar_features import CalendarFeatures
 from ecomtf.layers.gap_filler import GapFiller
+from ecomtf.layers.gap_filler import fill_covariate
 from ecomtf.layers.quantile_head import QuantileHead
 from ecomtf.layers.seasonal_lag_features import SeasonalLagFeatures
 from ecomtf.layers.series_scaler import SeriesScaler
@@ -96,9 +97,17 @@ class SalesForecaster(tf.keras.Model):
         seasonal_lags: season lengths in steps read for each horizon step.
         lag_window: neighbouring seasons averaged on each side.
         fill: the training table's fill policy.
+        flag_cols: known columns that are 0/1 flags (a holiday column):
+            their gaps are 0, not forward-filled.
         nonnegative: clip forecasts at 0 (``from_table`` sets it when the
             training data has no negative values, i.e. no returns).
         quantiles: the quantile levels (0.5 is added if absent).
+        quantile_offsets: ``[horizon, Q]`` calibration offsets in units of
+            each series' scale, added to the quantiles at inference (not in
+            training); set from rolling backtests by
+            ``set_quantile_offsets`` (see
+            ``ecomtf.evaluation.backtest.conformal_offsets``), so the exported
+            graph serves the calibrated band that ``forecast.csv`` holds.
         lstm_units, hidden_units, embedding_dim: sizes.
         dropout: dropout rate in the decoder.
         key_dropout: rate at which training replaces a key or attribute by
@@ -154,8 +163,10 @@ class SalesForecaster(tf.keras.Model):
         seasonal_lags: Sequence[int] = (),
         lag_window: int = 2,
         fill: str = "zero",
+        flag_cols: Sequence[str] = (),
         nonnegative: bool = False,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        quantile_offsets: Sequence[Sequence[float]] | None = None,
         lstm_units: int = 64,
         hidden_units: int = 64,
         embedding_dim: int = 8,
@@ -193,6 +204,7 @@ class SalesForecaster(tf.keras.Model):
         self.holidays = sorted(int(d) for d in holidays)
         self.holiday_window = [int(o) for o in holiday_window]
         self.fill = fill
+        self.flag_cols = [str(c) for c in flag_cols]
         self.nonnegative = bool(nonnegative)
         quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
         self.quantiles = quantiles
@@ -265,6 +277,16 @@ class SalesForecaster(tf.keras.Model):
             name="horizon_embedding",
             shape=(self.horizon, 8),
             initializer=tf.keras.initializers.RandomNormal(stddev=0.1, seed=seed),
+        )
+        offsets = np.zeros((self.horizon, len(self.quantiles)), np.float32)
+        if quantile_offsets is not None:
+            offsets = np.asarray(quantile_offsets, np.float32).reshape(offsets.shape)
+        self.quantile_offsets = offsets
+        # A variable, not a constant: calibration after a traced predict
+        # must reach the graph (and the exported SavedModel).
+        self.offsets = self.add_weight(
+            name="quantile_offsets", shape=offsets.shape,
+            initializer=tf.keras.initializers.Constant(offsets), trainable=False,
         )
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.mae_tracker = tf.keras.metrics.Mean(name="mae")
@@ -341,6 +363,7 @@ class SalesForecaster(tf.keras.Model):
             holiday_window=holiday_window,
             seasonal_lags=seasonal_lags,
             fill=table.fill,
+            flag_cols=[table.holiday_col] if table.holiday_col else [],
             nonnegative=not bool((train.target[np.isfinite(train.target)] < 0).any()),
             trained_until=str(train.end + train.step_days),
         )
@@ -370,10 +393,15 @@ class SalesForecaster(tf.keras.Model):
         steps = [x[..., None], known[..., None]]
         if self.encoder_calendar.output_dim:
             steps.append(self.encoder_calendar(hist_days))
+        # Covariates: the table's fill rule applied in the graph (one path for
+        # training, batch forecasts and raw serving requests with gaps).
+        known_history = {}
         for col, name in zip(self.known_cols, self.names["history_known"]):
-            steps.append(self._normalize(col, self._fit_history(inputs[name]))[..., None])
+            known_history[col] = fill_covariate(self._fit_history(inputs[name]), flag=col in self.flag_cols)
+            steps.append(self._normalize(col, known_history[col])[..., None])
         for col, name in zip(self.past_cols, self.names["past"]):
-            steps.append(self._normalize(col, self._fit_history(inputs[name]))[..., None])
+            past = fill_covariate(self._fit_history(inputs[name]), flag=col in self.flag_cols)
+            steps.append(self._normalize(col, past)[..., None])
         encoder_inputs = tf.concat(steps, axis=-1)[:, lh - self.lookback :, :]
 
         static = self._static(inputs, training)
@@ -404,6 +432,10 @@ class SalesForecaster(tf.keras.Model):
             step_parts.append(self.lag_features(x, known))
         for col, name in zip(self.known_cols, self.names["future_known"]):
             future = tf.reshape(tf.cast(inputs[name], tf.float32), [-1, h])
+            # A future step with no plan (NaN): the last known value carries on
+            # (a flag: 0), as the batch forecast assumes without --future.
+            carry = tf.zeros_like(future) if col in self.flag_cols else tf.tile(known_history[col][:, -1:], [1, h])
+            future = tf.where(tf.equal(future, future), future, carry)
             step_parts.append(self._normalize(col, future)[..., None])
         z = self.decoder_2(self.decoder_1(tf.concat(step_parts, axis=-1)))
         # Dropout only before the linear heads: before a ReLU it would shift
@@ -418,11 +450,33 @@ class SalesForecaster(tf.keras.Model):
             # Clipping each quantile at 0 keeps their order. Not in training:
             # a clipped quantile has no gradient and could stay stuck below 0.
             quantiles = tf.nn.relu(quantiles)
+        if not training:
+            # Calibration offsets were measured on these (clipped) outputs.
+            quantiles = self._calibrate(quantiles, scale)
+            if self.nonnegative:
+                quantiles = tf.nn.relu(quantiles)
         return {
             "quantiles": quantiles,
             "forecast": quantiles[..., self.head.median_index],
             "scale": scale,
         }
+
+    def _calibrate(self, quantiles, scale):
+        """Adds the calibration offsets, keeping the quantiles ordered around the median."""
+        q = quantiles + self.offsets[None, :, :] * scale[:, None, None]
+        m = self.head.median_index
+        columns = [q[..., k] for k in range(len(self.quantiles))]
+        for k in range(m - 1, -1, -1):
+            columns[k] = tf.minimum(columns[k], columns[k + 1])
+        for k in range(m + 1, len(columns)):
+            columns[k] = tf.maximum(columns[k], columns[k - 1])
+        return tf.stack(columns, axis=-1)
+
+    def set_quantile_offsets(self, offsets) -> None:
+        """Sets the calibration offsets ``[horizon, Q]`` (config and graph)."""
+        offsets = np.asarray(offsets, np.float32).reshape(self.horizon, len(self.quantiles))
+        self.quantile_offsets = offsets
+        self.offsets.assign(offsets)
 
     def _fit_history(self, values):
         """Any number of steps -> the last ``history_length`` (NaN-padded on the left)."""
@@ -557,8 +611,11 @@ class SalesForecaster(tf.keras.Model):
             "seasonal_lags": list(self.seasonal_lags),
             "lag_window": self.lag_window,
             "fill": self.fill,
+            "flag_cols": list(self.flag_cols),
             "nonnegative": self.nonnegative,
             "quantiles": list(self.quantiles),
+            "quantile_offsets": np.asarray(self.offsets.numpy() if hasattr(self, "offsets") else
+                                           self.quantile_offsets).tolist(),
             "lstm_units": self.lstm_units,
             "hidden_units": self.hidden_units,
             "embedding_dim": self.embedding_dim,

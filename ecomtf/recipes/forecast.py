@@ -45,6 +45,7 @@ def read_table_from_args(args):
         date_format=args.date_format,
         delimiter=args.delimiter,
         strict=args.strict,
+        week_anchor=getattr(args, "week_anchor", "start"),
     )
 
 
@@ -74,9 +75,12 @@ def train(
     steps_per_epoch: int | None = None,
     batch_size: int = 256,
     learning_rate: float = 2e-3,
-    refit: bool = False,
+    refit: bool = True,
     strategy=None,
     seed: int = 0,
+    deterministic: bool = False,
+    calibrate: bool = True,
+    ensemble: int = 1,
     verbose: int = 2,
     **model_kwargs,
 ):
@@ -84,9 +88,11 @@ def train(
 
     The model is trained on the data before the first backtest origin, then
     scored on ``backtest_windows`` rolling origins (``backtest_step`` apart,
-    default one horizon), so every figure is out of sample. With ``refit``, a
-    second model is trained on all the data (same settings) and returned for
-    deployment; the backtest figures are those of the first.
+    default one horizon), so every figure is out of sample. With ``refit``
+    (the default), a second model is trained on all the data (same settings)
+    and returned for deployment and the forecast; the backtest figures are
+    those of the first. Asked-for windows that do not fit the table are
+    reduced to those that do, with a note.
 
     Args:
         table: a ``SalesTable``.
@@ -97,9 +103,20 @@ def train(
         epochs, steps_per_epoch, batch_size, learning_rate: the schedule
             (cosine decay; default steps: one pass over the windows, at
             least 25 and at most 200 batches).
-        refit: retrain on all data after the backtest.
+        refit: retrain on all data after the backtest (default True; False
+            returns the model trained before the first backtest origin).
         strategy: a ``tf.distribute.Strategy`` (default: the current one).
         seed: seeds weights, dropout and the window order.
+        calibrate: calibrate the quantiles on the backtest windows
+            (``ecomtf.evaluation.backtest.conformal_offsets``; needs a
+            backtest); ``info["calibration"]`` holds the coverage per
+            window and horizon step, raw and held out (leave one origin out).
+        ensemble: train this many forecasters (seeds ``seed``,
+            ``seed + 1``, ...) and average them in one graph
+            (``SalesForecasterEnsemble``); costs that many trainings.
+        deterministic: also make every TF op deterministic
+            (``tf.config.experimental.enable_op_determinism``), so the same
+            seed gives the same model bit for bit; slower (docs/forecaster.md).
         verbose: Keras verbosity (2 = one line per epoch).
         **model_kwargs: other ``SalesForecaster.from_table`` arguments.
 
@@ -108,30 +125,121 @@ def train(
     """
     from ecomtf.evaluation import backtest as bt
 
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     horizon = int(horizon or DEFAULT_HORIZON[table.freq])
     result, cutoff = None, None
+    backtest_windows = fitting_backtest_windows(table, horizon, backtest_windows, backtest_step, verbose)
     if backtest_windows:
         origins = bt.rolling_origins(table, horizon, backtest_windows, backtest_step)
         cutoff = origins[0]
     model, info = fit(table, horizon=horizon, lookback=lookback, until=cutoff, epochs=epochs,
                       steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                       learning_rate=learning_rate, strategy=strategy, seed=seed,
-                      verbose=verbose, **model_kwargs)
+                      verbose=verbose, ensemble=ensemble, **model_kwargs)
+    calibration = offsets = None
     if backtest_windows:
         result = bt.backtest(model, table, horizon=horizon, origins=origins, name="SalesForecaster")
+        if calibrate:
+            preds = bt.backtest_predictions(model, table, origins)
+            offsets = bt.conformal_offsets(preds, model.quantiles)
+            calibration = bt.held_out_calibration(preds, model.quantiles)
     if refit and cutoff is not None:
         if verbose:
             print("refitting on all the data ...")
         model, info = fit(table, horizon=horizon, lookback=lookback, until=None, epochs=epochs,
                           steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                           learning_rate=learning_rate, strategy=strategy, seed=seed,
-                          verbose=verbose, **model_kwargs)
+                          verbose=verbose, ensemble=ensemble, **model_kwargs)
+    if offsets is not None:
+        # The offsets come from the backtest model's out-of-sample errors;
+        # they travel with the deployed model (config and graph).
+        model.set_quantile_offsets(offsets)
+        calibration["offsets"] = offsets.tolist()
+        info["calibration"] = calibration
     return model, result, info
 
 
+def calibration_text(calibration: dict) -> str:
+    """The coverage of the outer quantile band, raw and calibrated, as printed lines."""
+    def fmt(values):
+        return " ".join(f"{v:.0f}" for v in values)
+
+    raw, cal = calibration["raw"], calibration["calibrated"]
+    lines = [f"P10-P90 style band coverage % (nominal {calibration['nominal']:.0f}):",
+             f"  raw, per window:               {fmt(raw['per_window'])}  (overall {raw['overall']:.1f})"]
+    if cal is None:
+        lines.append("  calibrated on the single backtest window; no held-out window to check it on "
+                     "(use --backtest-windows >= 2)")
+    else:
+        lines += [
+            f"  calibrated, held out, per window: {fmt(cal['per_window'])}  (overall {cal['overall']:.1f};"
+            " each window with offsets from the other windows)",
+            f"  calibrated, held out, per step:   {fmt(cal['per_step'])}",
+        ]
+    return "\n".join(lines)
+
+
+def fitting_backtest_windows(table, horizon: int, windows: int, step: int | None = None, verbose: int = 1) -> int:
+    """How many of the asked backtest windows fit the table, saying so when fewer.
+
+    Each window takes ``step`` (default ``horizon``) steps off the end of the
+    table, and the model needs training data before the first origin: at
+    least ``horizon + 1`` steps (one full training window).
+
+    Raises:
+        DataValidationError: a message naming ``--backtest-windows`` and
+            ``--horizon`` when not even one window fits.
+    """
+    from ecomtf.data.reject_report import DataValidationError
+
+    if windows <= 0:
+        return 0
+    step = int(step or horizon)
+    unit = "days" if table.freq == "D" else "weeks"
+
+    def train_steps(k):
+        return table.length - horizon - (k - 1) * step
+
+    fit_ = max([k for k in range(1, windows + 1) if train_steps(k) >= horizon + 1], default=0)
+    if not fit_:
+        raise DataValidationError(
+            f"--backtest-windows {windows}: not even one backtest window fits {table.length} {unit} with "
+            f"--horizon {horizon} (training needs {horizon + 1} {unit} before the origin); "
+            f"shorten --horizon or pass --backtest-windows 0")
+    if fit_ < windows and verbose:
+        print(f"note: --backtest-windows {windows} does not fit {table.length} {unit} with --horizon {horizon} "
+              f"(windows {step} {unit} apart, and training needs {horizon + 1} {unit} before the first "
+              f"origin): backtesting on {fit_} window(s)")
+    return fit_
+
+
 def fit(table, *, horizon, lookback=None, until=None, epochs=10, steps_per_epoch=None,
-        batch_size=256, learning_rate=2e-3, strategy=None, seed=0, verbose=2, **model_kwargs):
-    """Builds a SalesForecaster from the data before ``until`` and trains it there."""
+        batch_size=256, learning_rate=2e-3, strategy=None, seed=0, verbose=2, ensemble=1, **model_kwargs):
+    """Builds a SalesForecaster from the data before ``until`` and trains it there.
+
+    With ``ensemble > 1``, trains that many (seeds ``seed``, ``seed + 1``, ...)
+    and returns their ``SalesForecasterEnsemble``.
+    """
+    if ensemble > 1:
+        from ecomtf.models.sales_forecaster_ensemble import SalesForecasterEnsemble
+
+        members, infos = [], []
+        for k in range(ensemble):
+            if verbose:
+                print(f"ensemble member {k + 1}/{ensemble} (seed {seed + k})")
+            m, i = fit(table, horizon=horizon, lookback=lookback, until=until, epochs=epochs,
+                       steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
+                       strategy=strategy, seed=seed + k, verbose=verbose, **model_kwargs)
+            members.append(m)
+            infos.append(i)
+        info = dict(infos[0])
+        info["ensemble"] = ensemble
+        info["train_seconds"] = round(sum(i["train_seconds"] for i in infos), 1)
+        info["final_loss"] = [i["final_loss"] for i in infos]
+        return SalesForecasterEnsemble(members), info
     import tensorflow as tf
 
     from ecomtf.data.windows import SalesWindows
@@ -225,8 +333,11 @@ def load_run(run_dir):
     from ecomtf.export.sales_forecaster_servable import SalesForecasterServable
     from ecomtf.models.sales_forecaster import SalesForecaster
 
+    from ecomtf.models.sales_forecaster_ensemble import SalesForecasterEnsemble
+
     run_dir = pathlib.Path(run_dir)
-    model = SalesForecaster.from_config(json.loads((run_dir / "model_config.json").read_text()))
+    config = json.loads((run_dir / "model_config.json").read_text())
+    model = (SalesForecasterEnsemble if "models" in config else SalesForecaster).from_config(config)
     # Build the variables, then restore them.
     example = SalesForecasterServable(model).example_inputs()["forecast_grid"]
     model({k: tf.constant(v) for k, v in example.items()})
@@ -256,7 +367,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="dates missing inside a series: zero (nothing sold), ffill, or nan (masked)")
     d.add_argument("--date-format", default="auto", help="auto | unix_s | unix_ms | a strptime pattern")
     d.add_argument("--delimiter", default=None, help="field separator (default: sniffed)")
-    d.add_argument("--strict", action="store_true", help="fail on any rejected row instead of reporting it")
+    d.add_argument("--strict", action="store_true",
+                   help="fail on any rejected row or non-numeric covariate value instead of reporting it")
+    d.add_argument("--week-anchor", choices=["start", "end"], default="start",
+                   help="weekly data: a row's date starts its week (date..date+6) or ends it (date-6..date, "
+                        "e.g. week-ending Fridays); decides which week a --holidays date flags")
+    d.add_argument("--future", default=None, metavar="FILE",
+                   help="known covariates for the forecast horizon (prices, promotions, holiday flags): a CSV "
+                        "with the date and key columns and any --known-cols/--holiday-col; steps it does not "
+                        "give carry each series' last value (a holiday flag: 0)")
     m = parser.add_argument_group("model and training")
     m.add_argument("--horizon", type=int, default=None, help="steps to forecast (default 28 days / 8 weeks)")
     m.add_argument("--lookback", type=int, default=None, help="history steps the LSTM reads (default 56 / 26)")
@@ -268,19 +387,53 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--steps-per-epoch", type=int, default=None)
     m.add_argument("--batch-size", type=int, default=256)
     m.add_argument("--learning-rate", type=float, default=2e-3)
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0, help="seeds weights, dropout and the window order")
+    m.add_argument("--ensemble", type=int, default=1, metavar="N",
+                   help="train N forecasters (seeds --seed, --seed+1, ...) and average them in one exported "
+                        "graph; N times the training time")
+    m.add_argument("--deterministic", action="store_true",
+                   help="deterministic TF ops too: the same --seed gives the same forecast bit for bit (slower)")
     e = parser.add_argument_group("evaluation and output")
     e.add_argument("--backtest-windows", type=int, default=3, help="rolling origins (0: no backtest)")
     e.add_argument("--backtest-step", type=int, default=None, help="steps between origins (default: horizon)")
-    e.add_argument("--refit", action="store_true", help="retrain on all data after the backtest")
+    e.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                   help="after the backtest, retrain on all data for forecast.csv and export (default); "
+                        "--no-refit keeps the model trained before the first backtest origin")
+    e.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                   help="calibrate the quantiles on the backtest windows (default; needs --backtest-windows >= 1)")
     e.add_argument("--plot-series", type=int, default=4, help="series drawn in forecast.png (0: none)")
     e.add_argument("--out", default="runs/forecast", help="run directory")
 
 
 def train_from_args(args) -> pathlib.Path:
+    """``ecomtf train forecast``: bad input is one line on stderr and exit code 2."""
+    import sys
+
+    from ecomtf.data.reject_report import DataValidationError
+
+    try:
+        return _train_from_args(args)
+    except (DataValidationError, FileNotFoundError) as e:
+        print(f"ecomtf train forecast: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _train_from_args(args) -> pathlib.Path:
+    from ecomtf.data.reject_report import DataValidationError
+    from ecomtf.data.sales_table import read_future_covariates
+
     table, report = read_table_from_args(args)
     print(report)
     print(table)
+    horizon = int(args.horizon or DEFAULT_HORIZON[table.freq])
+    future = None
+    if args.future and not table.known:
+        raise DataValidationError("--future gives known covariates, but the table has none (--known-cols)")
+    if args.future:
+        future, future_report = read_future_covariates(
+            args.future, table, horizon, date=args.date_col, date_format=args.date_format,
+            delimiter=args.delimiter)
+        print(future_report)
     quantiles = [float(q) for q in _split(args.quantiles)]
     model, result, info = train(
         table,
@@ -294,6 +447,9 @@ def train_from_args(args) -> pathlib.Path:
         learning_rate=args.learning_rate,
         refit=args.refit,
         seed=args.seed,
+        deterministic=args.deterministic,
+        calibrate=args.calibrate,
+        ensemble=args.ensemble,
         quantiles=quantiles,
         lstm_units=args.lstm_units,
         hidden_units=args.hidden_units,
@@ -306,7 +462,7 @@ def train_from_args(args) -> pathlib.Path:
     save_run(run_dir, model, metrics, data=str(args.data), table=repr(table))
     if result is not None:
         result.write_per_series(run_dir / "backtest_per_series.csv")
-    fc = forecast_table(model, table)
+    fc = forecast_table(model, table, future_known=future)
     write_forecast_csv(run_dir / "forecast.csv", model, table, fc)
     plot = _maybe_plot(run_dir / "forecast.png", model, table, args.plot_series)
     print()
@@ -316,8 +472,16 @@ def train_from_args(args) -> pathlib.Path:
         best = result.best_baseline("smape")
         ours = result.overall["SalesForecaster"]["smape"]
         print(f"sMAPE: SalesForecaster {ours:.2f} vs best baseline {best} {result.overall[best]['smape']:.2f}")
-    print(f"forecast of the next {model.horizon} steps after {table.end}: {run_dir / 'forecast.csv'}"
-          + (" (known covariates assumed at their last value)" if table.known else ""))
+        if "calibration" in info:
+            print(calibration_text(info["calibration"]))
+    trained = "all the data" if model.trained_until == str(table.end + table.step_days) else \
+        f"the data before {model.trained_until} (--no-refit)"
+    assumed = ""
+    if table.known:
+        assumed = (" (known covariates from --future; steps it does not give carry the last value)" if future
+                   else " (known covariates assumed at their last value, holiday flags 0: pass --future FILE)")
+    print(f"forecast of the next {model.horizon} steps after {table.end} by the model trained on {trained}: "
+          f"{run_dir / 'forecast.csv'}" + assumed)
     if plot:
         print(f"plot: {plot}")
     print(f"run saved to {run_dir}/  (export: ecomtf export --run {run_dir} --out export/{MODEL_NAME})")

@@ -94,3 +94,41 @@ def trained(tmp_path_factory):
     model.compile(tf.keras.optimizers.Adam(1e-2))
     model.fit(windows.dataset(windows.origins(), batch_size=64, shuffle=True, seed=0), epochs=3, verbose=0)
     return model, table
+
+
+def run_cli(*args, check=True):
+    """Runs the real ``ecomtf`` console command in a subprocess (this checkout's code)."""
+    import os
+    import pathlib
+    import shutil
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    exe = shutil.which("ecomtf", path=str(pathlib.Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "ecomtf.cli"]
+    proc = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, cwd=root)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ecomtf {' '.join(map(str, args))} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def write_gappy_weekly_csv(path, n_weeks=120, seed=0, gap=("b", 100, 110)):
+    """The issue-17 repro: 3 weekly series, a known covariate ``price`` that
+    moves, series "b" missing some weeks (no rows at all)."""
+    rng = np.random.default_rng(seed)
+    weeks = np.datetime64("2022-01-03") + 7 * np.arange(n_weeks)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["week", "series", "units", "price"])
+        for k, s in enumerate(("a", "b", "c")):
+            price = 5.0 + k
+            for t in range(n_weeks):
+                price = max(1.0, price + rng.normal(0, 0.3))
+                if gap and s == gap[0] and gap[1] <= t < gap[2]:
+                    continue
+                units = rng.poisson((10 + 5 * k) * (1 + 0.3 * np.sin(2 * np.pi * t / 52)) * (6.0 / price))
+                w.writerow([str(weeks[t]), s, int(units), f"{price:.3f}"])
+    return path

@@ -65,7 +65,8 @@ def test_latest_carries_known_covariates_forward():
     feats = w.latest()
     assert feats["start_day"][0] == table.start_day + table.length
     np.testing.assert_array_equal(feats["history"], table.target[:, -14:])
-    np.testing.assert_array_equal(feats["future_price"], np.repeat(table.known["price"][:, -1:], 7, axis=1))
+    # No plan for the future: NaN, which the model's graph fills (last value).
+    assert np.isnan(feats["future_price"]).all()
     plan = np.full((table.n_series, 7), 1.0)
     assert (w.latest({"promo": plan})["future_promo"] == 1).all()
 
