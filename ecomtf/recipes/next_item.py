@@ -583,7 +583,8 @@ def _print_summary(metrics: dict, run_dir, exported=None):
 def baseline_table(metrics: dict) -> str:
     """The model's test figures next to the baselines', one line each."""
     bases = metrics.get("baselines") or {}
-    keys = [k for k in metrics if k.startswith(("full_", "sampled_", "Recall@", "MRR@"))]
+    keys = [k for k in metrics if k.startswith(("full_", "sampled_", "Recall@", "MRR@"))
+            and not k.endswith("cases")]
     if not keys:
         return "(no test figures)"
     width = max(len(n) for n in ["model", "ours", *bases])
