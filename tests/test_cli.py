@@ -54,6 +54,9 @@ def test_train_export_convert_predict_from_mapping_flags(shop_log, tmp_path, cap
     assert "auc" in out
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["auc"] <= 1.0
+    # The count baselines, on the same split, printed and stored.
+    assert "logistic regression on counts" in out and "best count rule" in out
+    assert 0.0 <= metrics["baselines"]["logistic regression on counts"]["auc"] <= 1.0
 
     main(["export", "--run", str(run), "--out", str(tmp_path / "export" / "purchase")])
     version = tmp_path / "export" / "purchase" / "1"

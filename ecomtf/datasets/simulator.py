@@ -26,6 +26,16 @@ How it works (all randomness from ``numpy.random.default_rng(seed)``):
   appealing items and engaged sessions) and may be followed by a cart event.
   A latent per-session *intent* makes sessions longer, dwell longer and cart
   more; it is never shown to a model.
+- **Planted repeats** (``repeat_views > 0``; off by default, which leaves the
+  generated arrays unchanged). Before each view after the first, with
+  probability ``repeat_views`` the user goes back to an item: the most recently
+  carted item other than the one just viewed, else the item viewed two views
+  ago (an "A, B, back to A" comparison) when it differs from the last one.
+  The rule reads event types and order, so a sequence model can learn it, and
+  "the history, most recent first" (the repeat baseline) ranks its target
+  second at best. Such a view counts as a revisit everywhere below (dwell,
+  cart, the purchase logit's revisit term), so the purchase signal stays
+  exactly P(purchase | observed prefix).
 - **The planted purchase signal.** After the browsing prefix is generated, the
   session ends in a purchase with probability ``p = sigmoid(f(prefix))``, where
   ``f`` depends only on what the event log shows (item ids, event types,
@@ -212,6 +222,7 @@ def simulate_shop(
     n_days: int = 60,
     seed: int = 0,
     start: str = "2024-01-01",
+    repeat_views: float = 0.0,
 ) -> SimulatedShop:
     """Generates a shop's event log, catalog and daily sales with a known purchase signal.
 
@@ -225,6 +236,9 @@ def simulate_shop(
         n_days: length of the simulated period in days.
         seed: seed of ``numpy.random.default_rng``.
         start: first day, ISO date (UTC midnight).
+        repeat_views: probability of a planted repeat view before each view
+            after the first (see the module docstring); 0 keeps the shop
+            exactly as without it.
 
     Returns:
         A ``SimulatedShop``.
@@ -239,6 +253,8 @@ def simulate_shop(
     """
     if min(n_users, n_items, n_categories, n_days) < 1:
         raise ValueError("n_users, n_items, n_categories and n_days must be >= 1")
+    if not 0.0 <= repeat_views <= 1.0:
+        raise ValueError(f"repeat_views must be in [0, 1], got {repeat_views}")
     rng = np.random.default_rng(seed)
     start_day = np.datetime64(start, "D")
     catalog, appeal, item_cat, log_price = _make_catalog(rng, n_items, n_categories)
@@ -247,7 +263,8 @@ def simulate_shop(
     price = catalog["price"]
     day_price = np.round(np.where(promo, price[:, None] * (1 - PROMO_DISCOUNT), price[:, None]), 2)
 
-    sim = _SessionSimulator(rng, appeal, item_cat, log_price, day_price, promo, taste, n_categories)
+    sim = _SessionSimulator(rng, appeal, item_cat, log_price, day_price, promo, taste, n_categories,
+                            repeat_views=repeat_views)
     sim.run(activity, start_day, n_days)
 
     events = sim.event_log(catalog["item_id"], n_users)
@@ -351,8 +368,10 @@ def _sigmoid(x):
 class _SessionSimulator:
     """Generates sessions one by one; keeps the event columns and per-session truth."""
 
-    def __init__(self, rng, appeal, item_cat, log_price, day_price, promo, taste, n_categories):
+    def __init__(self, rng, appeal, item_cat, log_price, day_price, promo, taste, n_categories,
+                 repeat_views=0.0):
         self.rng = rng
+        self.repeat_views = float(repeat_views)
         self.appeal = appeal
         self.item_cat = item_cat
         self.log_price = log_price
@@ -408,8 +427,13 @@ class _SessionSimulator:
         cat = rng.choice(len(taste), p=taste)
         session_events = []  # (item, type, time)
         for j in range(n_views):
-            revisit = bool(views) and rng.random() < 0.1 + 0.05 * max(intent, 0.0)
-            if revisit:
+            planted = self._planted_repeat(views, carted) if j > 0 else None
+            # No coin is drawn when nothing is planted, so the stream stays the same.
+            revisit = planted is not None or (
+                bool(views) and rng.random() < 0.1 + 0.05 * max(intent, 0.0))
+            if planted is not None:
+                item = planted
+            elif revisit:
                 item = views[rng.integers(len(views))]
             else:
                 if j > 0 and rng.random() > 0.65:
@@ -455,6 +479,17 @@ class _SessionSimulator:
             c["session"].append(sid)
             c["price"].append(self.day_price[item, min(when // 86400, n_days - 1)])
         return end
+
+    def _planted_repeat(self, views, carted):
+        """The item of a planted repeat view, or None (see the module docstring)."""
+        if not self.repeat_views or self.rng.random() >= self.repeat_views:
+            return None
+        back = [i for i in carted if i != views[-1]]
+        if back:
+            return back[-1]
+        if len(views) >= 2 and views[-2] != views[-1]:
+            return views[-2]
+        return None
 
     def _prefix_terms(self, session_events, day):
         """The terms of f, from the observed prefix (item ids, types, times, prices)."""

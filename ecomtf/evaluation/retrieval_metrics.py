@@ -53,6 +53,7 @@ def retrieval_ranks(
     candidate_ids: Sequence[str],
     exclude: Sequence[Sequence[str]] | None = None,
     batch_size: int = 1024,
+    extra_scores=None,
 ) -> dict[str, np.ndarray]:
     """1-based full-catalog ranks of each example's item.
 
@@ -64,6 +65,9 @@ def retrieval_ranks(
         exclude: per example, item ids to remove from its ranking (the
             example's own item is never removed).
         batch_size: examples scored per matrix product.
+        extra_scores: optional ``f(start, stop) -> [stop - start, items]``
+            added to the dot products (per-query scores a baseline cannot
+            express as embeddings).
 
     Returns:
         ``{"rank": ..., "rank_unseen": ...}``, int64 ``[n]``: 1 + the number of
@@ -81,6 +85,8 @@ def retrieval_ranks(
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         scores = q[start:stop] @ c.T
+        if extra_scores is not None:
+            scores = scores + extra_scores(start, stop)
         p = pos[start:stop]
         rows = np.arange(stop - start)
         target = scores[rows, np.maximum(p, 0)][:, None]
@@ -169,6 +175,50 @@ def evaluate_popularity(
         empty = np.array([], str)
         exclude = [seen.get(u, empty) for u in np.asarray(examples[user_id]).astype(str).tolist()]
     return retrieval_report(retrieval_ranks(q, examples[item_id], c, candidates[item_id], exclude), ks)
+
+
+def evaluate_recent_items(
+    train_item_ids: Sequence[str],
+    examples: Mapping[str, np.ndarray],
+    candidates: Mapping[str, np.ndarray],
+    *,
+    seen: Mapping[str, Sequence[str]] | None = None,
+    ks: Sequence[int] = DEFAULT_KS,
+    item_id: str = "item_id",
+    user_id: str = "user_id",
+    history: str = "recent_item_ids",
+) -> dict[str, float]:
+    """The same metrics for "the query's recent items, most recent first, then popularity".
+
+    The repeat rule of shop logs, for retrieval: every item in the query's
+    ``history`` column (left-padded, most recent last) ranks above every
+    other, the most recent first; the rest by training popularity. Needs the
+    query's recent items (``prepare(history_length > 0)``).
+    """
+    uniq, counts = np.unique(np.asarray(train_item_ids).astype(str), return_counts=True)
+    count = dict(zip(uniq.tolist(), counts.tolist()))
+    cand = np.asarray(candidates[item_id]).astype(str).tolist()
+    pop = np.array([count.get(i, 0) for i in cand], np.float64)
+    c = (pop / (pop.max() + 1.0 if len(pop) else 1.0))[:, None].astype(np.float32)
+    q = np.ones([len(examples[item_id]), 1], np.float32)
+    index = {v: j for j, v in enumerate(cand)}
+    recent = np.asarray(examples[history]).astype(str)
+
+    def bonus(start, stop):
+        out = np.zeros((stop - start, len(cand)), np.float32)
+        for r, row in enumerate(recent[start:stop]):
+            for step, item in enumerate(row.tolist()):  # later steps overwrite: most recent wins
+                j = index.get(item)
+                if item and j is not None:
+                    out[r, j] = 1.0 + (step + 1) / len(row)
+        return out
+
+    exclude = None
+    if seen is not None:
+        empty = np.array([], str)
+        exclude = [seen.get(u, empty) for u in np.asarray(examples[user_id]).astype(str).tolist()]
+    ranks = retrieval_ranks(q, examples[item_id], c, candidates[item_id], exclude, extra_scores=bonus)
+    return retrieval_report(ranks, ks)
 
 
 def _as_list(values) -> list[str]:

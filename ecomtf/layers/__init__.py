@@ -22,3 +22,5 @@ from ecomtf.layers.text_normalizer import TextNormalizer
 from ecomtf.layers.transformer_encoder_block import TransformerEncoderBlock
 from ecomtf.layers.transformer_text_encoder import TransformerTextEncoder
 from ecomtf.layers.wordpiece_tokenizer_layer import WordpieceTokenizerLayer
+from ecomtf.layers.prefix_counts import PrefixCounts
+from ecomtf.layers.repeat_pointer import RepeatPointer

@@ -10,6 +10,8 @@ import tensorflow as tf
 
 from ecomtf.layers.causal_self_attention_encoder import CausalSelfAttentionEncoder
 from ecomtf.layers.recurrent_sequence_encoder import RecurrentSequenceEncoder
+from ecomtf.layers.repeat_pointer import MASKED
+from ecomtf.layers.repeat_pointer import RepeatPointer
 
 ITEM_ID = "item_id"
 EVENT_TYPE = "event_type"
@@ -42,6 +44,15 @@ class NextItemRecommender(tf.keras.Model):
     ``loss="in_batch"`` (the batch's distinct target items are the
     negatives).
 
+    With ``repeat=True`` the model is repeat-aware (RepeatNet-style): a
+    ``RepeatPointer`` scores every input step as "the next item is this one
+    again" (from the state, the step's item, event type and time gap, and how
+    far back it is) and these copy logits share one softmax with the catalog
+    scores, so a learned gate mixes repeat and explore:
+    ``P(item) ∝ exp(explore_item) + sum_{steps j with that item} exp(r_j)``.
+    The outputs are then ``log(exp(explore) + copy mass)`` per item, still
+    logits over the catalog, so serving, exclusions and TFLite are unchanged.
+
     Inputs are raw: item ids and event types as strings, time gaps in seconds,
     ``[batch, steps]`` with ``""`` padding (anywhere: real steps are moved to
     the end, keeping their order). Unknown ids share one OOV bucket. Only the
@@ -65,6 +76,7 @@ class NextItemRecommender(tf.keras.Model):
         l2: L2 penalty on the item embedding rows used in a batch.
         unroll: unroll the recurrent encoder (the TFLite twin).
         seed: seed of the sampled-softmax sampler.
+        repeat: add the repeat (copy) head and its learned gate.
 
     Call arguments:
         inputs: dict with ``item_id`` (str), optional ``event_type`` (str) and
@@ -105,6 +117,7 @@ class NextItemRecommender(tf.keras.Model):
         l2: float = 0.0,
         unroll: bool = False,
         seed: int | None = None,
+        repeat: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -130,6 +143,7 @@ class NextItemRecommender(tf.keras.Model):
         self.l2 = float(l2)
         self.unroll = bool(unroll)
         self.seed = seed
+        self.repeat = bool(repeat)
 
         # === Layers ===
         # Index 0 = "" padding, 1 = OOV, 2.. = the vocabulary in order.
@@ -165,6 +179,8 @@ class NextItemRecommender(tf.keras.Model):
         self.output_bias = self.add_weight(
             name="output_bias", shape=[len(self.item_vocabulary)], initializer="zeros"
         )
+        if self.repeat:
+            self.repeat_pointer = RepeatPointer(self.embedding_dim, self.max_len, name="repeat_pointer")
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         #: Training setting, not part of the config: when set, the loss is the
         #: sum over positions divided by this (see ``next_item_loss``).
@@ -210,6 +226,11 @@ class NextItemRecommender(tf.keras.Model):
         Also returns the gather indices that left-aligned the inputs, so that
         per-step targets can be aligned the same way.
         """
+        h, mask, order, _, _ = self._encode(inputs, training)
+        return h, mask, order
+
+    def _encode(self, inputs, training=None):
+        """``encode`` plus the step embeddings and the aligned lookup indices."""
         idx = tf.cast(self.item_lookup(inputs[ITEM_ID]), tf.int32)
         order = self._left_align(idx)
         idx = tf.gather(idx, order, batch_dims=1)
@@ -225,10 +246,11 @@ class NextItemRecommender(tf.keras.Model):
                 bucket += tf.cast(gaps >= edge, tf.int32)
             x += self.gap_embedding(bucket)
         x *= tf.cast(mask, x.dtype)[:, :, None]
+        keys = x
         if self.encoder_type != "sasrec":
             x = self.embedding_dropout(x, training=training)
         h = self.encoder(x, mask=mask, training=training)
-        return h, mask, order
+        return h, mask, order, keys, idx
 
     def item_table(self) -> tf.Tensor:
         """Item embeddings ``[num_items, dim]`` (score columns, in order)."""
@@ -239,20 +261,42 @@ class NextItemRecommender(tf.keras.Model):
         return tf.matmul(states, self.item_table(), transpose_b=True) + self.output_bias
 
     def call(self, inputs, training=None):
-        h, _, _ = self.encode(inputs, training=training)
-        return self.score_states(h[:, -1, :])
+        h, _, _, keys, idx = self._encode(inputs, training=training)
+        logits = self.score_states(h[:, -1, :])
+        if not self.repeat:
+            return logits
+        # Copy logits of every step for the last state, added to the catalog
+        # as exp-mass per item: a scatter, [batch, items] memory.
+        cols = idx - 2
+        steps = tf.shape(idx)[1]
+        copy = self.repeat_pointer(h[:, -1:, :], keys, cols >= 0, steps[None] - 1,
+                                   training=training)[:, 0, :]
+        top = tf.reduce_max(copy, axis=1, keepdims=True)
+        weight = tf.where(cols >= 0, tf.exp(copy - top), 0.0)
+        batch = tf.shape(idx)[0]
+        rows = tf.tile(tf.range(batch)[:, None], [1, steps])
+        mass = tf.scatter_nd(tf.stack([rows, tf.maximum(cols, 0)], axis=-1), weight,
+                             tf.stack([batch, self.num_items]))
+        has = mass > 0.0
+        copied = tf.math.log(tf.where(has, mass, 1.0)) + top
+        # log(exp(a) + exp(b)), without Log1p (not a TFLite builtin everywhere).
+        high = tf.maximum(logits, copied)
+        mixed = high + tf.math.log(1.0 + tf.exp(-tf.abs(logits - copied)))
+        return tf.where(has, mixed, logits)
 
     # --- Training --------------------------------------------------------
 
     def next_item_loss(self, inputs, targets, training=None) -> tf.Tensor:
         """Mean cross-entropy of the next item over every real position."""
-        h, _, order = self.encode(inputs, training=training)
+        h, _, order, keys, idx = self._encode(inputs, training=training)
         target_cols = tf.gather(self.item_columns(targets), order, batch_dims=1)
         valid = target_cols >= 0  # neither padding nor OOV
         states = tf.boolean_mask(h, valid)
         labels = tf.boolean_mask(target_cols, valid)
         table = self.item_table()
-        if self.loss_type == "softmax" or not training:
+        if self.repeat:
+            losses = self._repeat_losses(h, keys, idx, valid, states, labels, training)
+        elif self.loss_type == "softmax" or not training:
             logits = tf.matmul(states, table, transpose_b=True) + self.output_bias
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         elif self.loss_type == "sampled_softmax":
@@ -270,6 +314,54 @@ class NextItemRecommender(tf.keras.Model):
             logits = tf.matmul(states, tf.gather(table, items), transpose_b=True)
             logits += tf.gather(self.output_bias, items)
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=local, logits=logits)
+        return self._reduce_loss(losses, labels, table)
+
+    def _repeat_losses(self, h, keys, idx, valid, states, labels, training):
+        """Cross-entropy of the joint softmax over catalog and copy logits.
+
+        ``-log(exp(e_y) + sum_{j: x_j = y} exp(r_j)) + log(Z_explore + sum_j
+        exp(r_j))``; ``Z_explore`` is the full catalog sum, or ``exp(e_y)``
+        plus an estimate from log-uniform sampled columns (weighted by one
+        over their expected count), or the batch's target columns.
+        """
+        cols = idx - 2
+        steps = tf.shape(idx)[1]
+        copy = self.repeat_pointer(h, keys, cols >= 0, tf.range(steps), training=training)
+        copy = tf.boolean_mask(copy, valid)  # [positions, steps]
+        rows = tf.boolean_mask(tf.tile(tf.range(tf.shape(idx)[0])[:, None], [1, steps]), valid)
+        copy_cols = tf.gather(cols, rows)
+        copy_hit = tf.logical_and(tf.equal(copy_cols, labels[:, None]), copy > MASKED / 2)
+        table = self.item_table()
+        if self.loss_type == "softmax" or not training:
+            explore = tf.matmul(states, table, transpose_b=True) + self.output_bias
+            true_logit = tf.gather(explore, labels, batch_dims=1)
+        elif self.loss_type == "sampled_softmax":
+            labels64 = tf.cast(labels[:, None], tf.int64)
+            sampled, true_expected, sampled_expected = tf.random.log_uniform_candidate_sampler(
+                labels64, 1, min(self.num_sampled, self.num_items - 1), True, self.num_items,
+                seed=self.seed)
+            sampled = tf.cast(sampled, tf.int32)
+            true_logit = tf.reduce_sum(states * tf.gather(table, labels), -1)
+            true_logit += tf.gather(self.output_bias, labels)
+            # The target's own term is exact; the sampled ones estimate the
+            # rest of the catalog's sum (importance weights 1 / expected
+            # count), so explore and copy logits stay on the serving scale.
+            del true_expected
+            explore = tf.matmul(states, tf.gather(table, sampled), transpose_b=True)
+            explore += tf.gather(self.output_bias, sampled) - tf.math.log(sampled_expected)[None]
+            explore = tf.where(tf.equal(sampled[None, :], labels[:, None]), MASKED, explore)
+            explore = tf.concat([true_logit[:, None], explore], axis=1)
+        else:
+            items, local = tf.unique(labels)
+            explore = tf.matmul(states, tf.gather(table, items), transpose_b=True)
+            explore += tf.gather(self.output_bias, items)
+            true_logit = tf.gather(explore, local, batch_dims=1)
+        everything = tf.reduce_logsumexp(tf.concat([explore, copy], axis=1), axis=1)
+        right = tf.reduce_logsumexp(
+            tf.concat([true_logit[:, None], tf.where(copy_hit, copy, MASKED)], axis=1), axis=1)
+        return everything - right
+
+    def _reduce_loss(self, losses, labels, table):
         if self.positions_per_batch:
             # A fixed denominator: with length-bucketed batches, a batch of a
             # few short rows must not weigh as much as a batch of long ones.
@@ -421,6 +513,7 @@ class NextItemRecommender(tf.keras.Model):
             "l2": self.l2,
             "unroll": self.unroll,
             "seed": self.seed,
+            "repeat": self.repeat,
             "name": self.name,
         }
 

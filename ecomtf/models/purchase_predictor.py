@@ -8,10 +8,12 @@ import tensorflow as tf
 from ecomtf.layers.behavior_sequence_encoder import BehaviorSequenceEncoder
 from ecomtf.layers.categorical_embedding import CategoricalEmbedding
 from ecomtf.layers.numeric_normalizer import NumericNormalizer
+from ecomtf.layers.prefix_counts import PrefixCounts
 
 ITEM_ID = "item_id"
 EVENT_TYPE = "event_type"
 DEFAULT_STEP_NUMERIC = ("time_delta", "dwell_time")
+TIME_DELTA = "time_delta"
 
 
 @tf.keras.utils.register_keras_serializable(package="ecomtf")
@@ -24,6 +26,14 @@ class PurchasePredictor(tf.keras.Model):
     (NaN-safe, standardized in the graph) and a small MLP gives the purchase
     probability. Either part may be absent: sequences only, session features
     only (e.g. the Online Shoppers table), or both.
+
+    With ``wide=True`` (and a sequence) the model also has a wide part
+    (Wide & Deep): ``PrefixCounts`` computes, in the graph from the raw
+    sequence, the count and recency per event type, events and distinct items
+    that simple count rules use; a linear layer on them is added to the deep
+    logit, and they also join the MLP's input. The model then holds the
+    logistic regression on counts as a special case, learned in the same
+    graph, instead of having to rediscover "number of carts" through an LSTM.
 
     Everything a client sends is raw: string ids, event-type strings, seconds,
     numbers and category strings. Build with ``from_dataset``, which learns
@@ -51,6 +61,7 @@ class PurchasePredictor(tf.keras.Model):
         output_bias: initial logit bias; ``from_dataset`` sets it to the
             training log-odds so training starts calibrated.
         unroll: unroll the LSTM (the TFLite twin).
+        wide: add the wide part on prefix counts (needs a sequence).
 
     Call arguments:
         inputs: dict of raw tensors: ``item_id``/``event_type`` string
@@ -95,6 +106,7 @@ class PurchasePredictor(tf.keras.Model):
         l2: float = 0.0,
         output_bias: float = 0.0,
         unroll: bool = False,
+        wide: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -119,6 +131,7 @@ class PurchasePredictor(tf.keras.Model):
         self.l2 = float(l2)
         self.output_bias = float(output_bias)
         self.unroll = bool(unroll)
+        self.wide = bool(wide) and bool(self.sequence_length)
         if not (self.sequence_length or self.context_numeric or self.context_categorical):
             raise ValueError("PurchasePredictor needs a sequence or session features")
 
@@ -154,10 +167,17 @@ class PurchasePredictor(tf.keras.Model):
         self.dropouts = [tf.keras.layers.Dropout(self.dropout) for _ in self.hidden_units]
         self.head = tf.keras.layers.Dense(
             1,
-            activation="sigmoid",
+            activation=None if self.wide else "sigmoid",
+            # With a wide part the deep side starts silent: the model starts as the
+            # count regression (``fit_wide``) and training moves it from there.
+            kernel_initializer="zeros" if self.wide else "glorot_uniform",
             bias_initializer=tf.keras.initializers.Constant(self.output_bias),
-            name="purchase_probability",
+            name="purchase_logit" if self.wide else "purchase_probability",
         )
+        if self.wide:
+            self.prefix_counts = PrefixCounts(self.event_vocabulary, self.sequence_length,
+                                              name="prefix_counts")
+            self.wide_logit = tf.keras.layers.Dense(1, use_bias=False, name="wide_logit")
 
     # === Builder ===
     @classmethod
@@ -241,6 +261,11 @@ class PurchasePredictor(tf.keras.Model):
     # === Forward pass ===
     def call(self, inputs, training=None):
         parts = []
+        wide = None
+        if self.wide:
+            delta = inputs[TIME_DELTA] if TIME_DELTA in self.step_numeric else None
+            wide = self.prefix_counts(inputs[ITEM_ID], inputs[EVENT_TYPE], delta)
+            parts.append(wide)
         if self.sequence_encoder is not None:
             numeric = None
             if self.step_numeric:
@@ -260,7 +285,36 @@ class PurchasePredictor(tf.keras.Model):
         x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
         for dense, drop in zip(self.hidden, self.dropouts):
             x = drop(dense(x), training=training)
-        return self.head(x)
+        if wide is None:
+            return self.head(x)
+        return tf.sigmoid(self.head(x) + self.wide_logit(wide))
+
+    def fit_wide(self, features: dict, labels, l2: float = 1e-2) -> None:
+        """Starts the wide part at the logistic regression on the prefix counts.
+
+        Fits ``ecomtf.evaluation.purchase_baselines.LogisticRegression`` on
+        the ``PrefixCounts`` columns of ``features`` (training rows) and sets
+        the wide weights and the output bias to it; with the deep side's
+        output weights at zero, the untrained model then scores exactly as
+        that regression, and training starts from a model no worse than the
+        count baseline on the training rows.
+        """
+        from ecomtf.evaluation.purchase_baselines import LogisticRegression
+
+        if not self.wide:
+            raise ValueError("this model has no wide part")
+        if not self.built:
+            self(_dummy_inputs(self.input_specs(1, self.sequence_length)), training=False)
+        delta = features.get(TIME_DELTA) if TIME_DELTA in self.step_numeric else None
+        x = self.prefix_counts(tf.constant(np.asarray(features[ITEM_ID]).astype(str)),
+                               tf.constant(np.asarray(features[EVENT_TYPE]).astype(str)),
+                               None if delta is None else tf.constant(np.asarray(delta, np.float32)))
+        lr = LogisticRegression(l2=l2).fit(x.numpy(), labels)
+        # Back from standardized columns to the raw ones the layer feeds.
+        w = lr.weights[1:] / lr.std
+        b = lr.weights[0] - float(np.sum(w * lr.mean))
+        self.wide_logit.kernel.assign(w[:, None].astype(np.float32))
+        self.head.bias.assign([np.float32(b)])
 
     # === Inputs ===
     def input_specs(self, batch_size=None, steps=None) -> dict[str, tf.TensorSpec]:
@@ -317,6 +371,7 @@ class PurchasePredictor(tf.keras.Model):
             "l2": self.l2,
             "output_bias": self.output_bias,
             "unroll": self.unroll,
+            "wide": self.wide,
         }
 
     @classmethod

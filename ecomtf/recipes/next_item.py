@@ -49,6 +49,10 @@ class NextItemData:
         test: test cases.
         catalog: every item of the data, ascending id (ranking columns).
         description: one line for logs.
+        exclude_seen: per user, rank only items the user did not touch before
+            the target (the MovieLens protocol, where a rating is never
+            repeated). Off by default: on event logs re-views, re-carts and
+            re-buys are real next items and a model must be able to rank them.
     """
 
     by: str
@@ -57,6 +61,7 @@ class NextItemData:
     test: object
     catalog: list
     description: str
+    exclude_seen: bool = False
 
 
 # === Data ===
@@ -68,11 +73,14 @@ def prepare(
     test_days: float | None = None,
     test_fraction: float = 0.2,
     min_length: int = 3,
+    exclude_seen: bool = False,
 ) -> NextItemData:
     """Event log -> sequences and an evaluation split.
 
     Per user: leave-one-out (last event = test, second-to-last = validation,
-    ordered by (timestamp, item id)). Per session: sessions from the log's
+    ordered by (timestamp, item id)); with ``exclude_seen`` the items seen
+    before the target are not ranked (the MovieLens protocol; by default
+    repeats stay valid targets, as they are on shop event logs). Per session: sessions from the log's
     ``session_id`` (or cut at ``gap_minutes`` of inactivity), the latest
     ``test_days`` (or ``test_fraction`` of sessions) are the test set, every
     prefix predicting the next item.
@@ -88,7 +96,8 @@ def prepare(
             f"{len(log):,} events, {len(seqs):,} users, {len(catalog):,} items; leave-one-out: "
             f"{len(split.test):,} users evaluated"
         )
-        return NextItemData("user", split.train, split.validation, split.test, catalog, desc)
+        return NextItemData("user", split.train, split.validation, split.test, catalog, desc,
+                            exclude_seen=exclude_seen)
     if by != "session":
         raise ValueError(f"by must be 'user' or 'session', got {by!r}")
     from ecomtf.data import sessionize
@@ -122,6 +131,7 @@ def train(
     verbose: int = 2,
     evaluate_test: bool = True,
     bucket: bool = True,
+    baselines: bool = True,
     **model_kwargs,
 ):
     """Trains (or continues) a NextItemRecommender; returns ``(model, metrics)``.
@@ -143,10 +153,13 @@ def train(
         seed: seeds weights, shuffling and sampling.
         verbose: Keras verbosity (2: one line per epoch).
         evaluate_test: compute test metrics at the end.
+        baselines: with ``evaluate_test``, also the baselines' test figures
+            (``metrics["baselines"]``, see ``evaluate_baselines``).
         bucket: batch rows of similar length together (faster for
             self-attention on long, uneven histories).
         **model_kwargs: ``NextItemRecommender`` arguments (encoder,
-            embedding_dim, max_len, ...).
+            embedding_dim, max_len, ...); ``repeat`` defaults to
+            ``not data.exclude_seen``.
 
     Returns:
         ``(model, metrics)`` where metrics has ``train_seconds``, ``epochs``
@@ -172,6 +185,8 @@ def train(
             if verbose:
                 print(f"warm start: {warm_start.num_items:,} items kept, {added:,} new items added")
         else:
+            # Repeat-aware unless the protocol rules repeats out (exclude_seen).
+            model_kwargs.setdefault("repeat", not data.exclude_seen)
             model = NextItemRecommender.from_sequences(
                 data.train.item_ids, data.train.event_types, min_item_count=min_item_count,
                 seed=seed, **model_kwargs
@@ -188,7 +203,8 @@ def train(
     callbacks = []
     tracker = None
     if eval_every and data.validation is not None and len(data.validation):
-        tracker = _validation_callback(data.validation, data.catalog, eval_every, patience, verbose)
+        tracker = _validation_callback(data.validation, data.catalog, eval_every, patience, verbose,
+                                       data.exclude_seen)
         callbacks.append(tracker)
     if time_budget_s:
         callbacks.append(_time_budget_callback(time_budget_s))
@@ -211,6 +227,8 @@ def train(
         metrics["validation_ndcg@10"] = round(tracker.best, 4)
     if evaluate_test:
         metrics.update(evaluate(model, data))
+        if baselines:
+            metrics["baselines"] = evaluate_baselines(data)
     return model, metrics
 
 
@@ -235,25 +253,26 @@ def score_histories(model, histories, catalog, batch_size: int = 256) -> np.ndar
 
 
 def evaluate_scores(scores: np.ndarray, cases, catalog, *, by: str = "user", sampled: bool = True,
-                    seed: int = 42, interacted=None) -> dict:
+                    seed: int = 42, interacted=None, exclude_seen: bool = True) -> dict:
     """Ranking figures for scores over ``catalog`` (columns in ascending id order).
 
-    Per user: full ranking excluding the items seen before the target
-    (HR@10, NDCG@10, MRR) and, with ``sampled``, the target against 100
-    negatives drawn from items the user never interacted with (``interacted``:
-    per case all the user's items; default: history + target). Per session:
-    Recall@20 and MRR@20, full ranking without exclusions.
+    Per user: full ranking (HR@10, NDCG@10, MRR), excluding the items seen
+    before the target when ``exclude_seen`` (the target itself is never
+    excluded, so use it only where targets are never repeats), and, with
+    ``sampled``, the target against 100 negatives drawn from items the user
+    never interacted with (``interacted``: per case all the user's items;
+    default: history + target). Per session: Recall@20 and MRR@20, full
+    ranking without exclusions.
     """
     from ecomtf.evaluation import ranking_metrics as rm
 
     col = {str(c): j for j, c in enumerate(catalog)}
     targets = np.array([col.get(str(t), -1) for t in cases.targets])
+    ranks = case_ranks(scores, cases, catalog, by=by, exclude_seen=exclude_seen)
     if by == "session":
-        ranks = rm.full_ranks(scores, targets)
         return {k: v for k, v in rm.session_report(ranks, 20).items()}
     seen = [np.array([col[s] for s in np.asarray(h).astype(str) if s in col], dtype=np.int64)
             for h in cases.seen]
-    ranks = rm.full_ranks(scores, targets, seen)
     out = {f"full_{k}": v for k, v in rm.ranking_report(ranks, (10,)).items()}
     if interacted is None:
         interacted = [np.r_[s, [t]] for s, t in zip(seen, targets)]
@@ -266,16 +285,73 @@ def evaluate_scores(scores: np.ndarray, cases, catalog, *, by: str = "user", sam
     return out
 
 
+def case_ranks(scores: np.ndarray, cases, catalog, *, by: str = "user",
+               exclude_seen: bool = True) -> np.ndarray:
+    """Full-ranking rank of each case's target (the ranks ``evaluate_scores`` reports).
+
+    Per-case figures for paired tests between two scorers on the same cases.
+    """
+    from ecomtf.evaluation import ranking_metrics as rm
+
+    col = {str(c): j for j, c in enumerate(catalog)}
+    targets = np.array([col.get(str(t), -1) for t in cases.targets])
+    if by == "session" or not exclude_seen:
+        return rm.full_ranks(scores, targets)
+    seen = [np.array([col[s] for s in np.asarray(h).astype(str) if s in col], dtype=np.int64)
+            for h in cases.seen]
+    return rm.full_ranks(scores, targets, seen)
+
+
 def evaluate(model, data: NextItemData, cases=None, sampled: bool = True) -> dict:
     """Test figures of ``model`` on ``data`` (see ``evaluate_scores``)."""
     cases = data.test if cases is None else cases
     if not len(cases):
         return {}
     scores = score_histories(model, cases.histories, data.catalog)
-    return evaluate_scores(scores, cases, data.catalog, by=data.by, sampled=sampled)
+    return evaluate_scores(scores, cases, data.catalog, by=data.by, sampled=sampled,
+                           exclude_seen=data.exclude_seen)
 
 
-def _validation_callback(cases, catalog, every: int, patience: int, verbose: int):
+BASELINES = ("most popular", "repeat", "item co-occurrence", "session kNN")
+
+
+def make_baseline(name: str):
+    """A fresh baseline recommender by its name in ``BASELINES``."""
+    from ecomtf.evaluation import recommender_baselines as rb
+
+    return {
+        "most popular": rb.MostPopularRecommender,
+        "repeat": rb.RepeatRecommender,
+        "item co-occurrence": rb.ItemCooccurrenceRecommender,
+        "session kNN": rb.SessionKNNRecommender,
+    }[name]()
+
+
+def evaluate_baselines(data: NextItemData, cases=None, sampled: bool = True,
+                       names=BASELINES) -> dict:
+    """Test figures of the simple baselines, fitted on ``data.train``.
+
+    The same split, the same cases and the same ranking code as
+    ``evaluate``: most popular; repeat (the history's own items, most recent
+    first, then popularity); item co-occurrence; session kNN (V-SKNN).
+
+    Returns:
+        ``{baseline name: figures}``.
+    """
+    cases = data.test if cases is None else cases
+    if not len(cases):
+        return {}
+    out = {}
+    for name in names:
+        base = make_baseline(name).fit(data.train.item_ids)
+        scores = base.score(cases.histories.item_ids, data.catalog)
+        out[name] = evaluate_scores(scores, cases, data.catalog, by=data.by, sampled=sampled,
+                                    exclude_seen=data.exclude_seen)
+    return out
+
+
+def _validation_callback(cases, catalog, every: int, patience: int, verbose: int,
+                         exclude_seen: bool = True):
     """A Keras callback: validation NDCG@10 every few epochs, best weights kept."""
     import tensorflow as tf
 
@@ -286,7 +362,7 @@ def _validation_callback(cases, catalog, every: int, patience: int, verbose: int
             if (epoch + 1) % every:
                 return
             scores = score_histories(self.model, cases.histories, catalog)
-            m = evaluate_scores(scores, cases, catalog, sampled=False)
+            m = evaluate_scores(scores, cases, catalog, sampled=False, exclude_seen=exclude_seen)
             ndcg = m["full_NDCG@10"]
             if verbose:
                 print(f"  epoch {epoch + 1}: validation HR@10 {m['full_HR@10']:.4f} "
@@ -418,6 +494,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--num-sampled", type=int, default=1000, help="negatives for sampled_softmax")
     m.add_argument("--no-event-types", action="store_true", help="ignore event types")
     m.add_argument("--no-time-gaps", action="store_true", help="ignore time gaps")
+    m.add_argument("--no-repeat", action="store_true",
+                   help="no repeat (copy) head (default: on, unless --exclude-seen)")
     m.add_argument("--min-item-count", type=int, default=1,
                    help="items seen fewer times share the OOV bucket")
     m.add_argument("--epochs", type=int, default=30)
@@ -427,6 +505,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="validation NDCG@10 every N epochs, keeping the best (per user; 0: off)")
     m.add_argument("--gap-minutes", type=float, default=30, help="session inactivity gap")
     m.add_argument("--test-days", type=float, default=None, help="per session: last N days are test")
+    m.add_argument("--exclude-seen", action="store_true",
+                   help="per user: do not rank items seen before the target (MovieLens protocol; "
+                        "by default repeats are valid targets)")
     m.add_argument("--seed", type=int, default=42)
     loop = parser.add_argument_group("feedback loop")
     loop.add_argument("--warm-start", default=None,
@@ -458,7 +539,8 @@ def train_from_args(args) -> pathlib.Path:
     import ecomtf.export.next_item_servable  # noqa: F401  (registers the servable)
 
     log = load_events_from_args(args)
-    data = prepare(log, by=args.by, gap_minutes=args.gap_minutes, test_days=args.test_days)
+    data = prepare(log, by=args.by, gap_minutes=args.gap_minutes, test_days=args.test_days,
+                   exclude_seen=args.exclude_seen)
     print(f"data: {data.description}")
     previous = load_model(args.warm_start) if args.warm_start else None
     model, metrics = train(
@@ -469,6 +551,7 @@ def train_from_args(args) -> pathlib.Path:
         num_blocks=args.blocks, num_heads=args.heads, num_layers=args.layers,
         dropout=args.dropout, loss=args.loss, num_sampled=args.num_sampled,
         use_event_types=not args.no_event_types, use_time_gaps=not args.no_time_gaps,
+        repeat=not (args.no_repeat or args.exclude_seen),
     )
     info = {"data": data.description}
     if args.warm_start:
@@ -486,12 +569,31 @@ def train_from_args(args) -> pathlib.Path:
 def _print_summary(metrics: dict, run_dir, exported=None):
     print("test metrics:")
     for k, v in metrics.items():
+        if k == "baselines":
+            continue
         print(f"  {k:>22}: {v:.4f}" if isinstance(v, float) else f"  {k:>22}: {v}")
+    print(baseline_table(metrics))
     print(f"run saved to {run_dir}/")
     if exported:
         print(f"exported as {exported} (TF Serving loads it as the new latest version)")
     else:
         print(f"export: ecomtf export --run {run_dir} --out export/next_item")
+
+
+def baseline_table(metrics: dict) -> str:
+    """The model's test figures next to the baselines', one line each."""
+    bases = metrics.get("baselines") or {}
+    keys = [k for k in metrics if k.startswith(("full_", "sampled_", "Recall@", "MRR@"))
+            and not k.endswith("cases")]
+    if not keys:
+        return "(no test figures)"
+    width = max(len(n) for n in ["model", "ours", *bases])
+    head = "  ".join(f"{k:>16}" for k in keys)
+    lines = ["same split, same metric code:", f"  {'model':<{width}}  {head}"]
+    for name, m in [("ours", metrics), *bases.items()]:
+        cells = "  ".join(f"{m.get(k, float('nan')):>16.4f}" for k in keys)
+        lines.append(f"  {name:<{width}}  {cells}")
+    return "\n".join(lines)
 
 
 # === Demo ===

@@ -134,9 +134,13 @@ def train(
     strategy=None,
     seed: int = 42,
     verbose: int = 2,
+    baselines: bool = True,
     **model_kwargs,
 ):
     """Trains a PurchasePredictor; returns ``(model, metrics on test_split)``.
+
+    With ``baselines`` the metrics also hold the simple baselines' test AUC
+    on the same split (``metrics["baselines"]``, see ``evaluate_baselines``).
 
     Validation for early stopping is a seeded 10% of the training split, never
     the test split. ``balance`` weights classes inversely to their frequency
@@ -155,8 +159,12 @@ def train(
     fit_split, val_split = train_split.take(order[n_val:]), train_split.take(order[:n_val])
 
     strategy = strategy or tf.distribute.get_strategy()
+    # The wide part on prefix counts: never below a count rule (a no-op without sequences).
+    model_kwargs.setdefault("wide", True)
     with strategy.scope():
         model = PurchasePredictor.from_dataset(fit_split.features, fit_split.labels, **model_kwargs)
+        if model.wide:
+            model.fit_wide(fit_split.features, fit_split.labels)
         if item2vec and model.sequence_length:
             from ecomtf.models.item2vec import Item2Vec
 
@@ -190,7 +198,32 @@ def train(
         # The F1 threshold is chosen on the validation split, then scored on test.
         validation = (val_split.labels, predict(model, val_split.features))
         metrics.update(binary_report(test_split.labels, p, validation=validation))
+        if baselines:
+            metrics["baselines"] = evaluate_baselines(train_split, test_split)
     return model, metrics
+
+
+def evaluate_baselines(train_split: Split, test_split: Split) -> dict:
+    """Test AUC of the simple baselines, fitted on ``train_split`` (same rows as the model).
+
+    Count rules on the prefix (per event type: count and recency; distinct
+    items; events), the count rule with the best *training* AUC, and a
+    logistic regression on the counts (numpy; see
+    ``ecomtf.evaluation.purchase_baselines``). Session tables get a logistic
+    regression on their numeric columns.
+
+    Returns:
+        ``{name: {"auc": ...}}``; ``"best count rule"`` also names the rule.
+    """
+    from ecomtf.evaluation.classification_metrics import roc_auc
+    from ecomtf.evaluation.purchase_baselines import purchase_baselines
+
+    scores = purchase_baselines(train_split.features, train_split.labels, test_split.features)
+    chosen = scores.pop("_chosen rule", None)
+    out = {name: {"auc": roc_auc(test_split.labels, s)} for name, s in scores.items()}
+    if chosen is not None:
+        out["best count rule"]["rule"] = chosen
+    return out
 
 
 def predict(model, features: dict, batch_size: int = 2048) -> np.ndarray:
@@ -244,6 +277,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--item-dim", type=int, default=32)
     m.add_argument("--hidden-units", default="64", help="comma-separated MLP sizes")
     m.add_argument("--balance", action="store_true", help="weight classes by inverse frequency")
+    m.add_argument("--no-wide", action="store_true",
+                   help="no wide part on prefix counts and recency per event type")
     m.add_argument("--item2vec", action="store_true",
                    help="warm-start item embeddings from skip-gram vectors of the training sequences")
     m.add_argument("--seed", type=int, default=42)
@@ -309,6 +344,7 @@ def train_from_args(args) -> pathlib.Path:
         learning_rate=args.learning_rate, balance=args.balance, item2vec=args.item2vec,
         seed=args.seed, lstm_units=args.lstm_units, item_dim=args.item_dim,
         hidden_units=[int(u) for u in args.hidden_units.split(",") if u],
+        wide=not args.no_wide,
     )
     run_dir = save_run(args.out, model, metrics, data=data.description)
     _print_summary(metrics, run_dir)
@@ -318,9 +354,24 @@ def train_from_args(args) -> pathlib.Path:
 def _print_summary(metrics, run_dir):
     from ecomtf.evaluation.classification_metrics import format_report
 
-    print(format_report(metrics, "test metrics (precision/recall/f1 at threshold 0.5; *_at_val_threshold "
-                                 "at the F1-best threshold chosen on the validation split):"))
+    print(format_report({k: v for k, v in metrics.items() if k != "baselines"},
+                        "test metrics (precision/recall/f1 at threshold 0.5; *_at_val_threshold "
+                        "at the F1-best threshold chosen on the validation split):"))
+    print(baseline_table(metrics))
     print(f"run saved to {run_dir}/  (export: ecomtf export --run {run_dir} --out export/purchase)")
+
+
+def baseline_table(metrics: dict) -> str:
+    """Test AUC of the model next to the baselines' (same split, same metric code)."""
+    bases = metrics.get("baselines") or {}
+    if "auc" not in metrics:
+        return "(no test figures)"
+    width = max(len(n) for n in ["ours", *bases])
+    lines = ["test AUC, same split:", f"  {'ours':<{width}}  {metrics['auc']:.4f}"]
+    for name, m in bases.items():
+        note = f"  ({m['rule']})" if "rule" in m else ""
+        lines.append(f"  {name:<{width}}  {m['auc']:.4f}{note}")
+    return "\n".join(lines)
 
 
 # === Demo ===

@@ -165,6 +165,7 @@ def train(
     from ecomtf.data import retrieval_pipeline as rp
     from ecomtf.models.two_tower_retrieval import TwoTowerRetrieval
     from ecomtf.evaluation.retrieval_metrics import evaluate_popularity
+    from ecomtf.evaluation.retrieval_metrics import evaluate_recent_items
     from ecomtf.evaluation.retrieval_metrics import evaluate_retrieval
 
     tf.keras.utils.set_random_seed(seed)
@@ -215,6 +216,13 @@ def train(
     metrics.update(evaluate_retrieval(model, data.test, data.candidates, seen=seen))
     popularity = evaluate_popularity(data.train[rp.ITEM_ID], data.test, data.candidates, seen=seen)
     metrics.update({f"popularity_{k}": v for k, v in popularity.items() if k != "examples"})
+    baselines = {"popularity": {k: v for k, v in popularity.items() if k != "examples"}}
+    if f["history"]:
+        recent = evaluate_recent_items(data.train[rp.ITEM_ID], data.test, data.candidates, seen=seen,
+                                       history=f["history"])
+        baselines["recent items, then popularity"] = {k: v for k, v in recent.items()
+                                                       if k != "examples"}
+    metrics["baselines"] = baselines
     return model, metrics
 
 
@@ -386,10 +394,16 @@ def train_from_args(args) -> pathlib.Path:
 
 def _print_summary(metrics: dict, run_dir) -> None:
     print("test metrics (full catalog; 'unseen' excludes the user's training items):")
-    print(f"  {'k':>4}  {'hit rate':>9}  {'unseen':>9}  {'ndcg':>7}  {'popularity':>10}")
+    bases = metrics.get("baselines") or {}
+    recent = bases.get("recent items, then popularity")
+    print(f"  {'k':>4}  {'hit rate':>9}  {'unseen':>9}  {'ndcg':>7}  {'popularity':>10}"
+          + (f"  {'recent items':>12}" if recent else ""))
     for k in (1, 5, 10, 50, 100):
         print(f"  {k:>4}  {metrics[f'hit_rate@{k}']:>9.4f}  {metrics[f'hit_rate_unseen@{k}']:>9.4f}  "
-              f"{metrics[f'ndcg@{k}']:>7.4f}  {metrics[f'popularity_hit_rate@{k}']:>10.4f}")
+              f"{metrics[f'ndcg@{k}']:>7.4f}  {metrics[f'popularity_hit_rate@{k}']:>10.4f}"
+              + (f"  {recent[f'hit_rate@{k}']:>12.4f}" if recent else ""))
+    print("  (baselines: same split, same metric code; 'recent items' = the query's recent items, "
+          "most recent first, then popularity)")
     print(f"  train {metrics['train_seconds']} s ({metrics['epochs']} epochs), "
           f"{metrics['examples']:,} test examples")
     print(f"run saved to {run_dir}/  (export: ecomtf export --run {run_dir} --out export/{MODEL_DIR})")

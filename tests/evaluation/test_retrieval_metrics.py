@@ -31,3 +31,16 @@ def test_popularity_baseline():
     assert report["hit_rate@1"] == 0.5 and report["hit_rate@2"] == 0.5
     # v has seen b: excluded, c moves up to rank 2 ... a still ahead.
     assert report["hit_rate_unseen@2"] == 1.0
+
+
+def test_recent_items_baseline_ranks_the_query_history_first():
+    from ecomtf.evaluation.retrieval_metrics import evaluate_recent_items
+
+    candidates = {"item_id": np.array(["a", "b", "c", "d"])}
+    examples = {"item_id": np.array(["c", "b", "d"]), "user_id": np.array(["u", "v", "w"]),
+                "recent_item_ids": np.array([["", "b", "c"], ["b", "c", "a"], ["", "", ""]])}
+    train = np.array(["a", "a", "a", "d", "d"])
+    m = evaluate_recent_items(train, examples, candidates, ks=(1, 2, 3))
+    # c is the most recent item of query 0 (rank 1); b is third-to-last of query 1
+    # (rank 3); query 2 has no history: popularity, d after a (rank 2).
+    assert m["hit_rate@1"] == 1 / 3 and m["hit_rate@2"] == 2 / 3 and m["hit_rate@3"] == 1.0

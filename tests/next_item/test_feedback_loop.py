@@ -1,6 +1,7 @@
 """The feedback loop: train, export v1, warm-start on new events with new items, export v2."""
 
 import argparse
+import json
 
 import numpy as np
 
@@ -130,6 +131,10 @@ def test_console_feedback_loop_exports_the_next_version_and_keeps_old_items(tmp_
     assert "warm start: 12 items kept, 4 new items added" in printed
     assert f"exported as {base / '2'}" in printed
     assert ex.existing_versions(base) == [1, 2]
+    # The baselines are printed under the model and stored in metrics.json.
+    assert "same split, same metric code" in printed and "session kNN" in printed
+    stored = json.loads((tmp_path / "run2" / "metrics.json").read_text())
+    assert set(stored["baselines"]) == {"most popular", "repeat", "item co-occurrence", "session kNN"}
 
     v1, v2 = next_item.load_model(base / "1"), next_item.load_model(base / "2")
     assert v2.item_vocabulary[: v1.num_items] == v1.item_vocabulary

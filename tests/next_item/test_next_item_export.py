@@ -10,12 +10,13 @@ from tests.export_checks import run_export_test
 from tests.export_checks import run_tflite_test
 
 
-def _model(log, encoder="sasrec", epochs=25):
+def _model(log, encoder="sasrec", epochs=25, repeat=False):
     tf.keras.utils.set_random_seed(0)
     seqs = nip.build_sequences(log)
     x, y = nip.training_examples(seqs, max_len=8)
     model = NextItemRecommender.from_sequences(seqs.item_ids, seqs.event_types, encoder=encoder,
-                                               max_len=8, embedding_dim=16, num_blocks=1, seed=0)
+                                               max_len=8, embedding_dim=16, num_blocks=1, seed=0,
+                                               repeat=repeat)
     model.compile(tf.keras.optimizers.Adam(1e-2))
     model.fit(nip.next_item_dataset(x, y, batch_size=32), epochs=epochs, verbose=0)
     return model
@@ -25,15 +26,17 @@ def _decode(a):
     return [[x.decode() if isinstance(x, bytes) else str(x) for x in row] for row in np.asarray(a)]
 
 
-def test_serving_default_in_fresh_process(cycle_log, tmp_path):
-    model = _model(cycle_log)
+@pytest.mark.parametrize("repeat", [False, True])
+def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
+    model = _model(cycle_log, repeat=repeat)
     servable = NextItemServable(model)
     request = {
         "item_ids": np.array([["", "i3", "i4"], ["i9", "i10", "nope"], ["", "", ""]]),
         "event_types": np.array([["", "view", "view"], ["view", "view", "view"], ["", "", ""]]),
         "time_gaps": np.array([[0, 30, 30], [10, 10, 10], [0, 0, 0]], np.float32),
         "k": np.array([3, 2, 20], np.int32),
-        "exclude_item_ids": np.array([["i5", ""], ["", ""], ["unknown", "i0"]]),
+        # The repeat head keeps some mass on the history (i4), so it is excluded too.
+        "exclude_item_ids": np.array([["i5", "i4" if repeat else ""], ["", ""], ["unknown", "i0"]]),
     }
     # Exports, then checks the fresh-process answer equals this in-process one.
     path = run_export_test(servable, tmp_path / "next_item",
@@ -51,9 +54,9 @@ def test_serving_default_in_fresh_process(cycle_log, tmp_path):
     assert scores[2, :11].sum() == pytest.approx(1.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("encoder", ["sasrec", "lstm"])
-def test_tflite_parity(cycle_log, tmp_path, encoder):
-    model = _model(cycle_log, encoder=encoder, epochs=3)
+@pytest.mark.parametrize("encoder,repeat", [("sasrec", False), ("lstm", False), ("sasrec", True)])
+def test_tflite_parity(cycle_log, tmp_path, encoder, repeat):
+    model = _model(cycle_log, encoder=encoder, epochs=3, repeat=repeat)
     servable = NextItemServable(model, mobile_steps=8, mobile_k=5, mobile_exclude=4)
     seqs = nip.build_sequences(cycle_log)
     feats = nip.history_features(seqs, 8)
