@@ -148,9 +148,7 @@ def evaluate_retrieval(
     c = embed(model.candidate_tower, candidates, model.candidate_tower.input_names(), batch_size)
     exclude = None
     if seen is not None:
-        user_id = model.query_tower.user_id_feature or "user_id"
-        empty = np.array([], str)
-        exclude = [seen.get(u, empty) for u in np.asarray(examples[user_id]).astype(str).tolist()]
+        exclude = _exclusions(seen, examples[model.query_tower.user_id_feature or "user_id"])
     ranks = retrieval_ranks(q, examples[item_id], c, candidates[item_id], exclude)
     return retrieval_report(ranks, ks)
 
@@ -166,14 +164,9 @@ def evaluate_popularity(
     user_id: str = "user_id",
 ) -> dict[str, float]:
     """The same metrics for the popularity baseline (score = training count)."""
-    uniq, counts = np.unique(np.asarray(train_item_ids).astype(str), return_counts=True)
-    count = dict(zip(uniq.tolist(), counts.tolist()))
-    c = np.array([[count.get(i, 0)] for i in np.asarray(candidates[item_id]).astype(str).tolist()], np.float32)
+    c = _training_counts(train_item_ids, candidates[item_id])[:, None].astype(np.float32)
     q = np.ones([len(examples[item_id]), 1], np.float32)
-    exclude = None
-    if seen is not None:
-        empty = np.array([], str)
-        exclude = [seen.get(u, empty) for u in np.asarray(examples[user_id]).astype(str).tolist()]
+    exclude = _exclusions(seen, examples[user_id])
     return retrieval_report(retrieval_ranks(q, examples[item_id], c, candidates[item_id], exclude), ks)
 
 
@@ -195,10 +188,8 @@ def evaluate_recent_items(
     other, the most recent first; the rest by training popularity. Needs the
     query's recent items (``prepare(history_length > 0)``).
     """
-    uniq, counts = np.unique(np.asarray(train_item_ids).astype(str), return_counts=True)
-    count = dict(zip(uniq.tolist(), counts.tolist()))
     cand = np.asarray(candidates[item_id]).astype(str).tolist()
-    pop = np.array([count.get(i, 0) for i in cand], np.float64)
+    pop = _training_counts(train_item_ids, cand)
     c = (pop / (pop.max() + 1.0 if len(pop) else 1.0))[:, None].astype(np.float32)
     q = np.ones([len(examples[item_id]), 1], np.float32)
     index = {v: j for j, v in enumerate(cand)}
@@ -213,12 +204,24 @@ def evaluate_recent_items(
                     out[r, j] = 1.0 + (step + 1) / len(row)
         return out
 
-    exclude = None
-    if seen is not None:
-        empty = np.array([], str)
-        exclude = [seen.get(u, empty) for u in np.asarray(examples[user_id]).astype(str).tolist()]
+    exclude = _exclusions(seen, examples[user_id])
     ranks = retrieval_ranks(q, examples[item_id], c, candidates[item_id], exclude, extra_scores=bonus)
     return retrieval_report(ranks, ks)
+
+
+def _training_counts(train_item_ids, candidate_ids) -> np.ndarray:
+    """How often each candidate occurs in the training items (0 if never)."""
+    uniq, counts = np.unique(np.asarray(train_item_ids).astype(str), return_counts=True)
+    count = dict(zip(uniq.tolist(), counts.tolist()))
+    return np.array([count.get(i, 0) for i in np.asarray(candidate_ids).astype(str).tolist()], np.float64)
+
+
+def _exclusions(seen, user_ids) -> list[np.ndarray] | None:
+    """Each query's seen items (``None`` when nothing is excluded)."""
+    if seen is None:
+        return None
+    empty = np.array([], str)
+    return [seen.get(u, empty) for u in np.asarray(user_ids).astype(str).tolist()]
 
 
 def _as_list(values) -> list[str]:
