@@ -1,0 +1,196 @@
+"""Training from prepared shards, and the ``ecomtf prepare`` command.
+
+For logs too big for memory: ``ecomtf prepare purchase --events DIR_OR_FILE
+--out prepared/shop`` writes train/test shards and a manifest
+(``ecomtf.data.prepare``); ``ecomtf train purchase --prepared prepared/shop
+--max-steps 1000`` streams them with tf.data. In Python::
+
+    from ecomtf.data.prepare import prepare_purchase
+    from ecomtf.recipes.prepared import train_purchase_prepared
+    prepare_purchase("2019-Oct.csv.gz", schema, "prepared/oct")
+    model, metrics = train_purchase_prepared("prepared/oct", max_steps=1000)
+
+Small files keep working without this step (``ecomtf train purchase --events``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import time
+
+import numpy as np
+
+PREPARABLE = ("purchase",)
+
+
+def purchase_model_config(manifest: dict, *, min_item_count: int = 1, max_items=None,
+                          **model_kwargs) -> dict:
+    """PurchasePredictor arguments from a manifest (what ``from_dataset`` learns, precomputed).
+
+    Vocabularies, per-step scaling and the output bias come from the
+    training split, as counted by ``prepare_purchase``.
+    """
+    vocab = [v for v, c in manifest["vocabulary"]["item_id"] if c >= min_item_count]
+    if max_items is not None:
+        vocab = vocab[:max_items]
+    counts = manifest["counts"]
+    p = counts["train_positives"] / max(1, counts["train_examples"])
+    p = float(np.clip(p, 1e-4, 1 - 1e-4))
+    config = dict(
+        sequence_length=int(manifest["max_length"]),
+        item_vocabulary=vocab,
+        event_vocabulary=[v for v, _ in manifest["vocabulary"]["event_type"]],
+        output_bias=float(np.log(p / (1 - p))),
+        context_categorical={},
+    )
+    config.update(manifest.get("statistics", {}))
+    config.update(model_kwargs)
+    return config
+
+
+def train_purchase_prepared(
+    prepared_dir,
+    *,
+    max_steps: int = 1000,
+    batch_size: int = 256,
+    learning_rate: float = 3e-3,
+    shuffle_buffer: int = 10_000,
+    seed: int = 42,
+    strategy=None,
+    evaluate: bool = True,
+    callbacks=(),
+    verbose: int = 2,
+    min_item_count: int = 1,
+    max_items=None,
+    **model_kwargs,
+):
+    """Trains a PurchasePredictor on prepared shards for ``max_steps`` batches.
+
+    The training shards are streamed (``prepared_dataset``: file interleave,
+    a shuffle buffer of ``shuffle_buffer`` examples, prefetch), repeated as
+    needed; nothing holds the whole data set. There is no early stopping
+    (no validation split is carved out): ``max_steps`` bounds the run. Test
+    metrics are computed by streaming the test shards.
+
+    Returns:
+        ``(model, metrics)``.
+    """
+    import tensorflow as tf
+
+    from ecomtf.data.prepare import load_manifest
+    from ecomtf.data.prepare import prepared_dataset
+    from ecomtf.models.purchase_predictor import PurchasePredictor
+
+    manifest = load_manifest(prepared_dir)
+    if manifest.get("model") != "purchase":
+        raise SystemExit(f"{prepared_dir}: prepared for {manifest.get('model')!r}, not purchase")
+    tf.keras.utils.set_random_seed(seed)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = PurchasePredictor(**purchase_model_config(
+            manifest, min_item_count=min_item_count, max_items=max_items, **model_kwargs))
+        model.compile(
+            tf.keras.optimizers.Adam(learning_rate),
+            tf.keras.losses.BinaryCrossentropy(),
+            metrics=[tf.keras.metrics.AUC(name="auc")],
+        )
+    train_ds = prepared_dataset(prepared_dir, "train", batch_size=batch_size,
+                                shuffle_buffer=shuffle_buffer, seed=seed, repeat=True)
+    started = time.perf_counter()
+    model.fit(train_ds, epochs=1, steps_per_epoch=max_steps, callbacks=list(callbacks),
+              verbose=verbose)
+    metrics = {"train_seconds": round(time.perf_counter() - started, 1), "steps": max_steps}
+    if evaluate and manifest["files"]["test"]:
+        metrics.update(evaluate_prepared(model, prepared_dir))
+    return model, metrics
+
+
+def evaluate_prepared(model, prepared_dir, split: str = "test", batch_size: int = 2048) -> dict:
+    """Binary metrics of ``model`` on a prepared split, streamed file by file."""
+    import pyarrow.parquet as pq
+
+    from ecomtf.data.prepare import LABEL
+    from ecomtf.data.prepare import prepared_dataset
+    from ecomtf.data.prepare import shard_files
+    from ecomtf.evaluation.classification_metrics import binary_report
+
+    files = shard_files(prepared_dir, split)
+    # One file at a time, in order, so predictions line up with the labels.
+    ds = prepared_dataset(prepared_dir, split, batch_size=batch_size, files=files,
+                          cycle_length=1)
+    p = model.predict(ds.map(lambda f, y: f), verbose=0)[:, 0]
+    y = np.concatenate([pq.read_table(f, columns=[LABEL]).column(LABEL).to_numpy()
+                        for f in files])
+    return binary_report(y, p)
+
+
+# === CLI ===
+def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    from ecomtf.cli_args import add_event_log_arguments
+
+    parser.add_argument("model", choices=PREPARABLE, help="the model to prepare data for")
+    parser.add_argument("--events", required=True,
+                        help="event log: CSV/TSV (gzip ok), Parquet, or a directory of part files")
+    parser.add_argument("--out", required=True, help="directory for the shards and manifest.json")
+    parser.add_argument("--shards", type=int, default=None,
+                        help="user-hash partitions (default: about 2M rows each)")
+    parser.add_argument("--max-length", type=int, default=20)
+    parser.add_argument("--gap-minutes", type=float, default=30)
+    parser.add_argument("--test-fraction", type=float, default=0.3)
+    parser.add_argument("--test-from", help="sessions from this ISO date on are the test set")
+    add_event_log_arguments(parser)
+
+
+def prepare_from_args(args) -> pathlib.Path:
+    from ecomtf.cli_args import schema_from_args
+    from ecomtf.data.prepare import prepare_purchase
+
+    test_from = None
+    if args.test_from:
+        from ecomtf.data import parse_timestamps
+
+        ts, ok = parse_timestamps([args.test_from], timezone=args.timezone)
+        if not ok[0]:
+            raise SystemExit(f"--test-from: cannot parse {args.test_from!r}")
+        test_from = int(ts[0])
+    m = prepare_purchase(
+        args.events, schema_from_args(args), args.out, shards=args.shards,
+        max_length=args.max_length, gap_minutes=args.gap_minutes,
+        test_fraction=args.test_fraction, test_from_ms=test_from, strict=args.strict,
+        delimiter=args.delimiter, header=False if args.no_header else "auto",
+        encoding=args.encoding,
+    )
+    print(_report_text(m["reject_report"]))
+    c = m["counts"]
+    print(f"prepared {args.out}: {m['shards']} shards; train {c['train_examples']:,} examples "
+          f"({c['train_positives']:,} with a purchase), test {c['test_examples']:,}; "
+          f"test = sessions from {m['split']['test_from']} on")
+    return pathlib.Path(args.out)
+
+
+def _report_text(d: dict) -> str:
+    from collections import Counter
+
+    from ecomtf.data import RejectReport
+
+    r = RejectReport(source=d["source"], rows_read=d["rows_read"],
+                     rejected=Counter(d["rejected"]),
+                     examples={k: [(e["line"], e["row"]) for e in v]
+                               for k, v in d["examples"].items()},
+                     notes=list(d["notes"]))
+    return str(r)
+
+
+def train_prepared_from_args(args) -> pathlib.Path:
+    """``ecomtf train purchase --prepared DIR``."""
+    from ecomtf.recipes import purchase
+
+    model, metrics = train_purchase_prepared(
+        args.prepared, max_steps=args.max_steps or 1000, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, seed=args.seed, lstm_units=args.lstm_units,
+        item_dim=args.item_dim, hidden_units=[int(u) for u in args.hidden_units.split(",") if u],
+    )
+    run_dir = purchase.save_run(args.out, model, metrics, data=f"prepared {args.prepared}")
+    purchase._print_summary(metrics, run_dir)
+    return run_dir
