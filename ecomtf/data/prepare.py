@@ -151,7 +151,7 @@ def prepare_purchase(
     out_dir,
     *,
     shards: int | None = None,
-    rows_per_shard: int = 2_000_000,
+    rows_per_shard: int = 250_000,
     max_length: int = 20,
     gap_minutes: float = 30.0,
     test_fraction: float = 0.3,
@@ -194,6 +194,7 @@ def prepare_purchase(
         >>> m["counts"]["train_examples"]
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from ecomtf.data.sequences import session_purchase_examples
@@ -288,13 +289,18 @@ def prepare_purchase(
             counts[f"{split}_positives"] += int(y.sum())
             if split != "train":
                 continue
-            feats, _, _ = _columns_to_numpy(sub.drop_columns(list(_META)))
-            _count(items, feats["item_id"])
-            _count(kinds, feats["event_type"])
-            mask2 = feats["item_id"] != ""
-            step_names = [k for k, v in feats.items() if v.ndim == 2 and v.dtype.kind == "f"]
+            # Counted in Arrow (value_counts over the flattened sequences):
+            # no numpy string copy of the shard.
+            item_values = sub.column("item_id").combine_chunks().flatten()
+            _count_arrow(items, item_values)
+            _count_arrow(kinds, sub.column("event_type").combine_chunks().flatten())
+            real = pc.not_equal(item_values, "").to_numpy(zero_copy_only=False)
+            step_names = [n for n in sub.column_names if n not in _META and n != LABEL
+                          and pa.types.is_fixed_size_list(sub.schema.field(n).type)
+                          and pa.types.is_floating(sub.schema.field(n).type.value_type)]
             if step_names:
-                v = np.stack([feats[k][mask2] for k in step_names], -1).astype(np.float64)
+                v = np.stack([sub.column(k).combine_chunks().flatten().to_numpy(
+                    zero_copy_only=False)[real] for k in step_names], -1).astype(np.float64)
                 v = np.sign(v) * np.log1p(np.abs(v))  # NumericNormalizer.statistics(log=True)
                 ok = np.isfinite(v)
                 v = np.where(ok, v, 0.0)
@@ -339,10 +345,13 @@ def _input_files(events):
     return list_input_files(events)
 
 
-def _count(counter: dict, values: np.ndarray) -> None:
-    uniq, n = np.unique(values[values != ""], return_counts=True)
-    for u, c in zip(uniq.tolist(), n.tolist()):
-        counter[u] = counter.get(u, 0) + c
+def _count_arrow(counter: dict, values) -> None:
+    import pyarrow.compute as pc
+
+    vc = pc.value_counts(values)
+    for u, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()):
+        if u:
+            counter[u] = counter.get(u, 0) + c
 
 
 def _ranked(counter: dict) -> list:

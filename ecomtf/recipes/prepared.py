@@ -134,7 +134,7 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
                         help="event log: CSV/TSV (gzip ok), Parquet, or a directory of part files")
     parser.add_argument("--out", required=True, help="directory for the shards and manifest.json")
     parser.add_argument("--shards", type=int, default=None,
-                        help="user-hash partitions (default: about 2M rows each)")
+                        help="user-hash partitions (default: about 250k rows each)")
     parser.add_argument("--max-length", type=int, default=20)
     parser.add_argument("--gap-minutes", type=float, default=30)
     parser.add_argument("--test-fraction", type=float, default=0.3)
