@@ -34,6 +34,7 @@ BENCHMARKS = [
     "movielens_retrieval",
     "next_item",
     "store_item_demand",
+    "scale",
 ]
 
 

@@ -7,7 +7,8 @@
 For each size it writes (once, deterministic, under runs/scale/) a CSV with
 the columns of a multi-category store's monthly export
 (``ecomtf.datasets.store_month``), then runs each step in a fresh child
-process (``benchmarks.scale_probe``) and prints its wall time and peak RSS:
+process (``python -m benchmarks.scale probe STEP ...``) and prints its wall
+time and peak RSS:
 
 - ``bare``: pyarrow's own ``read_csv`` of the file (the speed reference,
   same run, same file);
@@ -17,6 +18,8 @@ process (``benchmarks.scale_probe``) and prints its wall time and peak RSS:
   the shards, and the input pipeline alone for as many batches (so the
   pipeline's speed can be compared with the model's).
 
+``probe read FILE`` measures ``read_events`` alone (the whole log as one
+EventLog), for comparison with the csv-module reader it replaced.
 Figures go to docs/benchmarks/scale.md by hand (``--plot`` draws memory vs
 rows to docs/benchmarks/scale_memory.png).
 """
@@ -84,9 +87,43 @@ def train_step(prepared, steps) -> dict:
             "pipeline_over_train": round((steps / pipeline) / (steps / fit), 2)}
 
 
+def _bare(path) -> dict:
+    import pyarrow.csv as pacsv
+
+    # pyarrow's own CSV reader with default settings: the speed reference.
+    return {"rows": pacsv.read_csv(path).num_rows}
+
+
+def _read(path) -> dict:
+    from ecomtf.data import EventSchema
+    from ecomtf.data import read_events
+
+    log, report = read_events(path, EventSchema(**STORE_SCHEMA))
+    return {"rows": report.rows_read, "kept": len(log), "rejected": dict(report.rejected)}
+
+
+def probe(argv) -> int:
+    """One measured step in this (fresh) process; prints one JSON line.
+
+    ``probe bare FILE | read FILE | prepare FILE OUT | train OUT STEPS``. Peak
+    RSS is this process's own (``ru_maxrss``, KiB on Linux).
+    """
+    import resource
+
+    step, rest = argv[0], argv[1:]
+    started = time.perf_counter()
+    out = {"bare": lambda: _bare(rest[0]), "read": lambda: _read(rest[0]),
+           "prepare": lambda: prepare_step(rest[0], rest[1]),
+           "train": lambda: train_step(rest[0], int(rest[1]))}[step]()
+    out.update(step=step, seconds=round(time.perf_counter() - started, 2),
+               peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
+    print(json.dumps(out), flush=True)
+    return 0
+
+
 def _probe(*args) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-m", "benchmarks.scale_probe", *args], cwd=REPO,
+    out = subprocess.run([sys.executable, "-m", "benchmarks.scale", "probe", *args], cwd=REPO,
                          env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{args[0]} failed:\n{out.stderr[-3000:]}")
@@ -95,6 +132,9 @@ def _probe(*args) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "probe":
+        return probe(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1M,5M", help="sizes, e.g. 1M,5M,20M,42M")
     parser.add_argument("--steps", type=int, default=1000, help="training steps per size")

@@ -307,21 +307,24 @@ def _describe_row(raw: dict, chunk: EventChunk, i: int) -> str:
 def list_input_files(path) -> list[str]:
     """The files a path names: itself, or a directory's part files, sorted.
 
-    Names starting with ``_`` or ``.`` (``_SUCCESS``, ``.part-0.crc``) and
-    ``*.crc`` files are skipped, as Spark and Hive leave them next to parts.
+    Sub-directories (Hive partitions such as ``dt=2019-10-01/``) are walked,
+    in sorted order. Names starting with ``_`` or ``.`` (``_SUCCESS``,
+    ``_temporary/``, ``.part-0.crc``) and ``*.crc`` files are skipped, as
+    Spark and Hive leave them next to parts.
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
         os.stat(path)  # FileNotFoundError with the name, as open() gives
         return [path]
-    names = sorted(
-        n for n in os.listdir(path)
-        if not n.startswith(("_", ".")) and not n.endswith(".crc")
-        and not os.path.isdir(os.path.join(path, n))
-    )
-    if not names:
+    files = []
+    for root, dirs, names in os.walk(path):
+        # Hive-style partition folders (dt=2019-10-01/) are read too; Spark's
+        # _temporary and hidden folders are not data.
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+        files += [os.path.join(root, n) for n in sorted(names)
+                  if not n.startswith(("_", ".")) and not n.endswith(".crc")]
+    if not files:
         raise DataValidationError(f"{path}: the directory holds no data files")
-    files = [os.path.join(path, n) for n in names]
     kinds = {_is_parquet(f) for f in files}
     if len(kinds) > 1:
         pq = [os.path.basename(f) for f in files if _is_parquet(f)][:3]

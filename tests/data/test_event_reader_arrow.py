@@ -105,8 +105,12 @@ def test_a_directory_of_parquet_parts(tmp_path):
     for k in range(3):
         _parquet(d / f"part-{k:05d}.parquet", n=10, start=10 * k)
     (d / "_SUCCESS").write_text("")
+    (d / "dt=2019-10-02").mkdir()  # a Hive partition folder
+    _parquet(d / "dt=2019-10-02" / "part-00000.parquet", n=10, start=30)
+    (d / "_temporary").mkdir()
+    (d / "_temporary" / "part-9.parquet").write_bytes(b"half written")
     log, report = read_events(d, STORE)
-    assert report.rows_read == 30 and len(log) == 30
+    assert report.rows_read == 40 and len(log) == 40
 
 
 def test_a_directory_of_gzip_csv_parts(tmp_path):
