@@ -16,12 +16,37 @@ Small files keep working without this step (``ecomtf train purchase --events``).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import pathlib
+import tempfile
 import time
 
 import numpy as np
 
 PREPARABLE = ("purchase",)
+
+
+def cluster_from_env() -> tuple[int, int]:
+    """``(number of workers, this worker's index)`` from ``TF_CONFIG`` (1, 0 without it)."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    workers = config.get("cluster", {}).get("worker", [])
+    task = config.get("task", {})
+    index = int(task.get("index", 0)) if task.get("type", "worker") == "worker" else 0
+    return max(1, len(workers)), index
+
+
+def default_strategy():
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several workers, else the default.
+
+    Must run before TensorFlow executes any op in this process.
+    """
+    import tensorflow as tf
+
+    workers, _ = cluster_from_env()
+    if workers > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def purchase_model_config(manifest: dict, *, min_item_count: int = 1, max_items=None,
@@ -60,6 +85,8 @@ def train_purchase_prepared(
     strategy=None,
     evaluate: bool = True,
     callbacks=(),
+    backup_dir=None,
+    backup_every: int = 100,
     verbose: int = 2,
     min_item_count: int = 1,
     max_items=None,
@@ -73,6 +100,13 @@ def train_purchase_prepared(
     (no validation split is carved out): ``max_steps`` bounds the run. Test
     metrics are computed by streaming the test shards.
 
+    With several workers in ``TF_CONFIG`` (and no ``strategy`` given) it runs
+    under ``MultiWorkerMirroredStrategy``: each worker reads every N-th
+    training shard (sharding by file; ``batch_size`` is the global batch),
+    and with ``backup_dir`` a ``BackupAndRestore`` callback saves every
+    ``backup_every`` steps, so a worker that dies is restarted and the run
+    resumes from the last backup instead of from step 0.
+
     Returns:
         ``(model, metrics)``.
     """
@@ -85,8 +119,8 @@ def train_purchase_prepared(
     manifest = load_manifest(prepared_dir)
     if manifest.get("model") != "purchase":
         raise SystemExit(f"{prepared_dir}: prepared for {manifest.get('model')!r}, not purchase")
+    strategy = strategy or default_strategy()
     tf.keras.utils.set_random_seed(seed)
-    strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = PurchasePredictor(**purchase_model_config(
             manifest, min_item_count=min_item_count, max_items=max_items, **model_kwargs))
@@ -95,13 +129,34 @@ def train_purchase_prepared(
             tf.keras.losses.BinaryCrossentropy(),
             metrics=[tf.keras.metrics.AUC(name="auc")],
         )
+    workers, index = cluster_from_env()
+    files = None
+    if workers > 1:
+        from ecomtf.data.prepare import shard_files
+
+        all_files = shard_files(prepared_dir, "train")
+        if len(all_files) >= workers:
+            files = all_files[index::workers]  # by file: no worker reads another's rows
     train_ds = prepared_dataset(prepared_dir, "train", batch_size=batch_size,
-                                shuffle_buffer=shuffle_buffer, seed=seed, repeat=True)
+                                shuffle_buffer=shuffle_buffer, seed=seed, repeat=True,
+                                files=files)
+    if files is not None:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.OFF)
+        train_ds = train_ds.with_options(options)
+    callbacks = list(callbacks)
+    if backup_dir is not None:
+        callbacks.append(tf.keras.callbacks.BackupAndRestore(
+            os.fspath(backup_dir), save_freq=int(backup_every)))
     started = time.perf_counter()
-    model.fit(train_ds, epochs=1, steps_per_epoch=max_steps, callbacks=list(callbacks),
+    model.fit(train_ds, epochs=1, steps_per_epoch=max_steps, callbacks=callbacks,
               verbose=verbose)
-    metrics = {"train_seconds": round(time.perf_counter() - started, 1), "steps": max_steps}
-    if evaluate and manifest["files"]["test"]:
+    metrics = {"train_seconds": round(time.perf_counter() - started, 1), "steps": max_steps,
+               "workers": workers}
+    # With several workers, score the saved model in one process instead
+    # (evaluate_prepared): predictions gathered across workers lose their order.
+    if evaluate and workers == 1 and manifest["files"]["test"]:
         metrics.update(evaluate_prepared(model, prepared_dir))
     return model, metrics
 
@@ -186,11 +241,19 @@ def train_prepared_from_args(args) -> pathlib.Path:
     """``ecomtf train purchase --prepared DIR``."""
     from ecomtf.recipes import purchase
 
+    workers, index = cluster_from_env()
     model, metrics = train_purchase_prepared(
         args.prepared, max_steps=args.max_steps or 1000, batch_size=args.batch_size,
         learning_rate=args.learning_rate, seed=args.seed, lstm_units=args.lstm_units,
         item_dim=args.item_dim, hidden_units=[int(u) for u in args.hidden_units.split(",") if u],
+        backup_dir=getattr(args, "backup_dir", None),
+        backup_every=getattr(args, "backup_every", 100),
     )
-    run_dir = purchase.save_run(args.out, model, metrics, data=f"prepared {args.prepared}")
+    out = args.out
+    if index > 0:
+        # Every worker must save (the save is a collective op); only the chief's copy is kept.
+        out = tempfile.mkdtemp(prefix=f"ecomtf-worker{index}-")
+    run_dir = purchase.save_run(out, model, metrics, data=f"prepared {args.prepared}",
+                                workers=workers)
     purchase._print_summary(metrics, run_dir)
     return run_dir

@@ -249,6 +249,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--seed", type=int, default=42)
     m.add_argument("--max-steps", type=int, default=None,
                    help="with --prepared: training steps (batches) to run (default 1000)")
+    m.add_argument("--backup-dir", default=None,
+                   help="with --prepared: BackupAndRestore directory (resume after a worker dies)")
+    m.add_argument("--backup-every", type=int, default=100, help="steps between backups")
     m.add_argument("--out", default="runs/purchase", help="run directory to write (default runs/purchase)")
 
 
