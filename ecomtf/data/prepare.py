@@ -194,11 +194,7 @@ def prepare_purchase(
         >>> m["counts"]["train_examples"]
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
-
-    from ecomtf.data.sequences import session_purchase_examples
-    from ecomtf.data.sessions import sessionize
 
     out = pathlib.Path(out_dir)
     if out.exists():
@@ -239,25 +235,61 @@ def prepare_purchase(
         path = parts / f"part-{s:05d}.parquet"
         if not path.exists():
             continue
-        log = finish_events(_table_chunk(pq.read_table(path)), report, dedupe=dedupe)
+        table, ex_report, ex_time = partition_examples(
+            pq.read_table(path), report, dedupe=dedupe, gap_minutes=gap_minutes,
+            max_length=max_length, purchase_event=purchase_event)
         path.unlink()
-        sessions = sessionize(log, gap_seconds=gap_minutes * 60)
-        del log
-        extra = ("price",) if sessions.price is not None else ()
-        ex = session_purchase_examples(sessions, max_length=max_length,
-                                       purchase_event=purchase_event, extra_columns=extra)
-        del sessions
-        example_report.merge(ex.report)
-        pq.write_table(_examples_table(ex.features, ex.labels, ex.session_id, ex.user_id,
-                                       ex.time), parts / f"examples-{s:05d}.parquet")
-        times.append(ex.time)
+        example_report.merge(ex_report)
+        pq.write_table(table, parts / f"examples-{s:05d}.parquet")
+        times.append(ex_time)
         if verbose:
-            print(f"partition {s + 1}/{shards}: {len(ex.labels):,} examples", flush=True)
+            print(f"partition {s + 1}/{shards}: {len(ex_time):,} examples", flush=True)
+    return write_splits(out, shards, times, report, example_report, source=os.fspath(events),
+                        max_length=max_length, gap_minutes=gap_minutes,
+                        test_fraction=test_fraction, test_from_ms=test_from_ms, strict=strict,
+                        verbose=verbose)
+
+
+def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
+                       gap_minutes: float = 30.0, max_length: int = 20,
+                       purchase_event: str = "purchase"):
+    """One partition's events (a table from pass 1) -> its purchase examples.
+
+    Duplicates are dropped and counted in ``report``; sessions and examples
+    are built as ``events_to_examples`` builds them. Returns ``(examples
+    table, the examples' RejectReport, session start times)``. The Beam
+    pipeline (``ecomtf.data.prepare_beam``) runs this same function per key.
+    """
+    from ecomtf.data.sequences import session_purchase_examples
+    from ecomtf.data.sessions import sessionize
+
+    log = finish_events(_table_chunk(table), report, dedupe=dedupe)
+    sessions = sessionize(log, gap_seconds=gap_minutes * 60)
+    del log
+    extra = ("price",) if sessions.price is not None else ()
+    ex = session_purchase_examples(sessions, max_length=max_length,
+                                   purchase_event=purchase_event, extra_columns=extra)
+    del sessions
+    return (_examples_table(ex.features, ex.labels, ex.session_id, ex.user_id, ex.time),
+            ex.report, ex.time)
+
+
+def write_splits(out, shards: int, times, report: RejectReport, example_report: RejectReport, *,
+                 source: str, max_length: int, gap_minutes: float, test_fraction: float,
+                 test_from_ms=None, strict: bool = False, verbose: bool = False) -> dict:
+    """Pass 3: ``out/_partitions/examples-*.parquet`` -> train/test shards and the manifest."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out = pathlib.Path(out)
+    parts = out / "_partitions"
     if strict:
         report.raise_if_rejects()
     all_times = np.concatenate(times) if times else np.zeros(0, np.int64)
     if len(all_times) == 0:
-        raise DataValidationError(f"{source}: no examples (no rows kept?)\n{report}")
+        raise DataValidationError(
+            f"{os.path.basename(source)}: no examples (no rows kept?)\n{report}")
     rule = "given"
     if test_from_ms is None:
         test_from_ms = int(np.quantile(all_times, 1.0 - test_fraction))
@@ -316,7 +348,7 @@ def prepare_purchase(
         stats = {"step_numeric": step_names, "step_mean": mean.tolist(), "step_std": std.tolist()}
     manifest = {
         "model": "purchase",
-        "source": os.fspath(events),
+        "source": source,
         "shards": shards,
         "max_length": max_length,
         "gap_minutes": gap_minutes,
