@@ -993,9 +993,9 @@ def _is_text(a) -> bool:
 def _to_str_numpy(a) -> np.ndarray:
     """An Arrow string array as a numpy str array, without a Python object per row.
 
-    ASCII text (ids nearly always are) is scattered byte by byte into a
-    fixed-width bytes array and widened by numpy; other text goes through the
-    dictionary of distinct values.
+    ASCII text (ids nearly always are) is padded to a fixed width by Arrow and
+    widened by numpy; other text goes through the dictionary of distinct
+    values.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -1020,21 +1020,15 @@ def _to_str_numpy(a) -> np.ndarray:
         values = d.dictionary.to_pylist()
         dictionary = np.array(values, dtype=str) if values else np.zeros(0, "U1")
         return dictionary[d.indices.to_numpy(zero_copy_only=False)]
-    lengths = np.diff(offsets)
-    width = max(1, int(lengths.max()))
-    out = np.empty(n, f"U{width}")
-    step = 1 << 16  # rows per slice: the index arrays stay a few MB
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        block = np.zeros((stop - start, width), np.uint8)
-        ln = lengths[start:stop]
-        first, last = int(offsets[start]) - lo, int(offsets[stop]) - lo
-        if last > first:
-            row = np.repeat(np.arange(stop - start), ln)
-            col = np.arange(first, last) - np.repeat(offsets[start:stop] - lo, ln)
-            block[row, col] = data[first:last]
-        out[start:stop] = block.view(f"S{width}").reshape(-1)
-    return out
+    width = int(np.diff(offsets).max())
+    if width == 0:
+        return np.zeros(n, "U1")
+    # Arrow pads every value to the same width with NULs, which numpy's
+    # fixed-width bytes dtype drops again: one C pass, no per-row objects.
+    padded = pc.utf8_rpad(a, width=width, padding="\x00")
+    _, poff_buf, pdata = padded.buffers()
+    start = int(np.frombuffer(poff_buf, np.int32, 1, padded.offset * 4)[0])
+    return np.frombuffer(pdata, f"S{width}", n, start).astype(f"U{width}")
 
 
 def _ranks(a) -> np.ndarray:
