@@ -265,7 +265,8 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
     del log
     extra = ("price",) if sessions.price is not None else ()
     ex = session_purchase_examples(sessions, max_length=max_length,
-                                   purchase_event=purchase_event, extra_columns=extra)
+                                   purchase_event=purchase_event, extra_columns=extra,
+                                   session_ordered=True)  # sessionize's output is ordered
     del sessions
     return (_examples_table(ex.features, ex.labels, ex.session_id, ex.user_id, ex.time),
             ex.report, ex.time)

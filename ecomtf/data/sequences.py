@@ -33,6 +33,7 @@ def session_purchase_examples(
     purchase_event: str = "purchase",
     min_events: int = 1,
     extra_columns: Sequence[str] = (),
+    session_ordered: bool = False,
 ) -> SequenceExamples:
     """One example per session: will this session end in a purchase?
 
@@ -56,6 +57,8 @@ def session_purchase_examples(
         extra_columns: more per-step columns: names in ``log.extra`` (str,
             padded ``""``), or ``"quantity"``/``"price"`` (float32, padded
             0, NaN as 0).
+        session_ordered: the log is already in ``session_order`` (as
+            ``sessionize`` returns it): skip re-sorting it.
 
     Returns:
         SequenceExamples with ``labels``, ``session_id``, and ``time`` = the
@@ -70,7 +73,7 @@ def session_purchase_examples(
     if log.session_id is None:
         log = sessionize(log)
         report.note("no session_id: sessions from a 30-minute inactivity gap")
-    else:
+    elif not session_ordered:
         log = session_order(log)
     n = len(log)
     user = np.asarray(log.user_id)
