@@ -108,5 +108,6 @@ def test_two_workers_resume_after_one_is_killed(events, tmp_path):
     model = tf.keras.models.load_model(tmp_path / "multi" / "model.keras")
     multi = evaluate_prepared(model, prep)["auc"]
     print(f"test AUC: single worker {single:.4f}, two workers with a kill {multi:.4f}")
-    # Tolerance: different shard order and batch split per worker; measured gap below.
+    # Tolerance: each worker reads other shards, and the restart replays from a backup.
+    # Measured 2026-12-07: 0.7165 (two workers, one killed) vs 0.7530 (one worker).
     assert abs(multi - single) < 0.05, (multi, single)
