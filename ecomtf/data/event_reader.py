@@ -377,8 +377,9 @@ def iter_event_chunks(
     for file in files:
         name = os.path.basename(file)
         prefix = f"{name}: " if many else ""
+        parquet = _is_parquet(file)
         try:
-            if _is_parquet(file):
+            if parquet:
                 batches, columns = _parquet_batches(file, schema)
             else:
                 batches, columns = _csv_batches(
@@ -395,7 +396,8 @@ def iter_event_chunks(
             )
         for cols, lines in batches:
             chunk = _validate_batch(
-                cols, lines, schema, report, tally, nulls, allowed_event_types, prefix, name
+                cols, lines, schema, report, tally, nulls, allowed_event_types, prefix, name,
+                text=not parquet,
             )
             if len(chunk):
                 yield chunk
@@ -1107,15 +1109,15 @@ def _text(v):
     return "" if v is None else (v if isinstance(v, str) else str(v))
 
 
-def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, source):
+def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, source,
+                    text=True):
     import pyarrow as pa
     import pyarrow.compute as pc
 
     cols = {f: (pc.utf8_trim_whitespace(a) if _is_text(a) else a) for f, a in cols.items()}
     n = len(lines)
     alive = np.ones(n, bool)
-    text_source = all(_is_text(a) for a in cols.values())
-    if text_source and n:
+    if text and n:
         # A blank line (or a whitespace-only one) parses as a row of empty cells.
         blank = np.ones(n, bool)
         for a in cols.values():

@@ -204,3 +204,12 @@ def test_store_month_generator_is_deterministic_and_readable(tmp_path):
     assert report.rows_read == 2000
     assert all(len(c) == 19 for c in log.extra["category_id"].tolist())
     assert os.path.getsize(a) > 2000 * 100
+
+
+def test_parquet_nulls_are_missing_ids_not_blank_lines(tmp_path):
+    users = pa.array([None, ""] + [f"u{i}" for i in range(18)])
+    path = _parquet(tmp_path / "e.parquet", user_id=users)
+    log, report = read_events(path, STORE)
+    assert report.rows_read == 20 and report.rejected == {"missing user id": 2}
+    assert report.examples["missing user id"][0][0] == 1  # row numbers from 1
+    assert not any("blank" in n for n in report.notes)
