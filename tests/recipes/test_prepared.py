@@ -46,8 +46,16 @@ def test_prepare_then_train_from_shards(events, tmp_path):
 def test_train_from_a_directory_that_was_not_prepared(tmp_path):
     r = run("train", "purchase", "--prepared", str(tmp_path), "--max-steps", "5",
             "--out", str(tmp_path / "run"))
-    assert r.returncode != 0
-    assert "not a prepared directory" in r.stderr
+    assert r.returncode == 2
+    assert "not a prepared directory" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_prepare_bad_input_is_one_line(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("user_id,item_id,timestamp\nu1,i1,2024-01-01\n")
+    r = run("prepare", "purchase", "--events", str(path), "--out", str(tmp_path / "p"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "e.csv: column 'event_type' (for event_type) not found" in r.stderr
 
 
 def _free_port():
