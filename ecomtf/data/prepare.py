@@ -102,8 +102,13 @@ def _table_chunk(table) -> EventChunk:
 def _examples_table(features: dict, labels, session_id, user_id, time):
     import pyarrow as pa
 
+    from ecomtf.data.sequences import Coded
+
     cols = {}
     for name, v in features.items():
+        if isinstance(v, Coded):
+            cols[name] = pa.FixedSizeListArray.from_arrays(v.to_arrow(), v.shape[1])
+            continue
         v = np.asarray(v)
         flat = pa.array(v.reshape(-1).astype(str) if v.dtype.kind == "U" else v.reshape(-1))
         cols[name] = pa.FixedSizeListArray.from_arrays(flat, v.shape[1]) if v.ndim == 2 else flat
@@ -257,17 +262,19 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
     table, the examples' RejectReport, session start times)``. The Beam
     pipeline (``ecomtf.data.prepare_beam``) runs this same function per key.
     """
-    from ecomtf.data.sequences import session_purchase_examples
-    from ecomtf.data.sessions import sessionize
+    from ecomtf.data.sequences import session_examples
+    from ecomtf.data.sessions import session_layout
 
     log = finish_events(_table_chunk(table), report, dedupe=dedupe)
-    sessions = sessionize(log, gap_seconds=gap_minutes * 60)
+    # session_purchase_examples(sessionize(log)) on int codes: session names
+    # are built for the examples only, string features stay codes until Arrow.
+    ordered, code, names = session_layout(log, gap_seconds=gap_minutes * 60)
     del log
-    extra = ("price",) if sessions.price is not None else ()
-    ex = session_purchase_examples(sessions, max_length=max_length,
-                                   purchase_event=purchase_event, extra_columns=extra,
-                                   session_ordered=True)  # sessionize's output is ordered
-    del sessions
+    extra = ("price",) if ordered.price is not None else ()
+    ex = session_examples(ordered, code, names, RejectReport(source="session_purchase_examples"),
+                          max_length=max_length, purchase_event=purchase_event,
+                          extra_columns=extra, coded=True)
+    del ordered, code
     return (_examples_table(ex.features, ex.labels, ex.session_id, ex.user_id, ex.time),
             ex.report, ex.time)
 
