@@ -2,7 +2,7 @@
 
 A month of a big shop (tens of millions of events) does not fit in memory as
 one EventLog. ``prepare_purchase`` streams the log's record batches
-(``iter_event_chunks``), hash-partitions them by user into Parquet files,
+(``iter_event_chunks``), hash-partitions them by user into temporary Arrow IPC files,
 then builds each partition's sessions and examples alone (a user's events,
 sessions and duplicates never cross partitions, so the examples are the
 same as the in-memory path's), splits them by time with the same rule as
@@ -119,6 +119,47 @@ def _examples_table(features: dict, labels, session_id, user_id, time):
     return pa.table(cols)
 
 
+def write_partition(table, path) -> None:
+    """Writes a temporary partition file (Arrow IPC, LZ4): what pass 2 or 3 reads back.
+
+    Temporary files are written once and read once by this machine, so
+    Arrow's own format is used instead of Parquet: it cost about a quarter of
+    Parquet's CPU per partition (no encoding, one fast codec).
+    """
+    import pyarrow as pa
+
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with pa.OSFile(os.fspath(path), "wb") as sink, pa.ipc.new_file(
+            sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+
+
+def read_partition(path):
+    """A table written by ``write_partition`` (or by ``_PartitionWriter``)."""
+    import pyarrow as pa
+
+    with pa.OSFile(os.fspath(path), "rb") as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+class _PartitionWriter:
+    """Appends record batches to one Arrow IPC partition file (pass 1)."""
+
+    def __init__(self, path, schema):
+        import pyarrow as pa
+
+        self._sink = pa.OSFile(os.fspath(path), "wb")
+        self._writer = pa.ipc.new_file(self._sink, schema,
+                                       options=pa.ipc.IpcWriteOptions(compression="lz4"))
+
+    def write_table(self, table):
+        self._writer.write_table(table)
+
+    def close(self):
+        self._writer.close()
+        self._sink.close()
+
+
 def read_examples(path) -> tuple[dict, np.ndarray, dict]:
     """``(features, labels, meta)`` numpy arrays of one shard file (for tests and tools)."""
     import pyarrow.parquet as pq
@@ -199,7 +240,6 @@ def prepare_purchase(
         >>> m["counts"]["train_examples"]
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     out = pathlib.Path(out_dir)
     if out.exists():
@@ -222,7 +262,7 @@ def prepare_purchase(
             for s in np.unique(part).tolist():
                 sub = table.filter(pa.array(part == s))
                 if s not in writers:
-                    writers[s] = pq.ParquetWriter(parts / f"part-{s:05d}.parquet", sub.schema)
+                    writers[s] = _PartitionWriter(parts / f"part-{s:05d}.arrow", sub.schema)
                 writers[s].write_table(sub)
             if verbose:
                 print(f"read {report.rows_read:,} rows", flush=True)
@@ -234,15 +274,16 @@ def prepare_purchase(
     times = []
     example_report = RejectReport(source="session_purchase_examples")
     for s in range(shards):
-        path = parts / f"part-{s:05d}.parquet"
+        path = parts / f"part-{s:05d}.arrow"
         if not path.exists():
             continue
         table, ex_report, ex_time = partition_examples(
-            pq.read_table(path), report, dedupe=dedupe, gap_minutes=gap_minutes,
+            read_partition(path), report, dedupe=dedupe, gap_minutes=gap_minutes,
             max_length=max_length, purchase_event=purchase_event)
         path.unlink()
         example_report.merge(ex_report)
-        pq.write_table(table, parts / f"examples-{s:05d}.parquet")
+        write_partition(table, parts / f"examples-{s:05d}.arrow")
+        del table
         times.append(ex_time)
         if verbose:
             print(f"partition {s + 1}/{shards}: {len(ex_time):,} examples", flush=True)
@@ -282,7 +323,7 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
 def write_splits(out, shards: int, times, report: RejectReport, example_report: RejectReport, *,
                  source: str, max_length: int, gap_minutes: float, test_fraction: float,
                  test_from_ms=None, strict: bool = False, verbose: bool = False) -> dict:
-    """Pass 3: ``out/_partitions/examples-*.parquet`` -> train/test shards and the manifest."""
+    """Pass 3: ``out/_partitions/examples-*.arrow`` -> train/test shards and the manifest."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -308,10 +349,10 @@ def write_splits(out, shards: int, times, report: RejectReport, example_report: 
     counts = {"train_examples": 0, "test_examples": 0, "train_positives": 0, "test_positives": 0}
     files = {"train": [], "test": []}
     for s in range(shards):
-        path = parts / f"examples-{s:05d}.parquet"
+        path = parts / f"examples-{s:05d}.arrow"
         if not path.exists():
             continue
-        table = pq.read_table(path)
+        table = read_partition(path)
         path.unlink()
         is_test = table.column("time").to_numpy() >= test_from_ms
         for split, mask in (("train", ~is_test), ("test", is_test)):

@@ -30,6 +30,7 @@ from ecomtf.data.prepare import MANIFEST
 from ecomtf.data.prepare import _chunk_table
 from ecomtf.data.prepare import partition_examples
 from ecomtf.data.prepare import shard_of
+from ecomtf.data.prepare import write_partition
 from ecomtf.data.prepare import write_splits
 from ecomtf.data.reject_report import RejectReport
 from ecomtf.data.schema import EventSchema
@@ -127,7 +128,6 @@ def prepare_purchase_beam(
 
     def build(item):
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         s, values = item
         values = sorted(values, key=lambda v: v[0])  # file order, then batch order
@@ -136,7 +136,7 @@ def prepare_purchase_beam(
         examples, ex_report, times = partition_examples(
             table, report, dedupe=dedupe, gap_minutes=gap_minutes, max_length=max_length,
             purchase_event=purchase_event)
-        pq.write_table(examples, parts / f"examples-{s:05d}.parquet")
+        write_partition(examples, parts / f"examples-{s:05d}.arrow")
         np.save(parts / f"times-{s:05d}.npy", times)
         (parts / f"report-shard-{s:05d}.json").write_text(json.dumps(
             {"rows": _report_dict(report), "examples": _report_dict(ex_report)}))
