@@ -110,11 +110,12 @@ def main(argv=None) -> int:
         cpu, wall = time.process_time() - t, time.perf_counter() - w
     print(f"{rows:,} rows; CPU s (wall s)")
     print(f"bare pyarrow read_csv        {bare_cpu:7.2f} ({bare_wall:.2f})")
-    print(f"prepare_purchase             {cpu:7.2f} ({wall:.2f})  = {cpu / bare_cpu:.1f}x the bare "
-          f"read's CPU, {wall / bare_wall:.1f}x its wall time")
+    print(f"prepare_purchase             {cpu:7.2f} ({wall:.2f})  = {cpu / bare_cpu:.1f}x the "
+          f"bare read's CPU, {wall / bare_wall:.1f}x its wall time")
     for _, _, label, depth in STEPS:
         if label in totals:
-            print(f"  {'  ' * depth}{label:<48}{totals[label]:7.2f}  {100 * totals[label] / cpu:5.1f}%")
+            share = 100 * totals[label] / cpu
+            print(f"  {'  ' * depth}{label:<48}{totals[label]:7.2f}  {share:5.1f}%")
     return 0
 
 

@@ -91,8 +91,11 @@ def _reference_sessionize(log, gap_seconds):
     for r in rows:
         key = (str(log.user_id[r]), names[r])
         start[key] = min(start.get(key, int(log.timestamp[r])), int(log.timestamp[r]))
-    order = sorted(rows, key=lambda r: (str(log.user_id[r]), start[(str(log.user_id[r]), names[r])],
-                                        names[r], int(log.timestamp[r])))
+    def key(r):
+        user = str(log.user_id[r])
+        return user, start[(user, names[r])], names[r], int(log.timestamp[r])
+
+    order = sorted(rows, key=key)
     return order, [names[r] for r in order]
 
 
