@@ -76,8 +76,12 @@ def _patched(totals):
         attr = name
         if "." in name:
             cls, attr = name.split(".")
-            owner = getattr(owner, cls)
-        fn = getattr(owner, attr)
+            owner = getattr(owner, cls, None)
+            if owner is None:
+                continue
+        fn = getattr(owner, attr, None)
+        if fn is None:  # an older ecomtf without this step (to profile it too)
+            continue
         undo.append((owner, attr, fn))
         setattr(owner, attr, _timed(fn, label, totals))
     try:
