@@ -102,11 +102,11 @@ def _table_chunk(table) -> EventChunk:
 def _examples_table(features: dict, labels, session_id, user_id, time):
     import pyarrow as pa
 
-    from ecomtf.data.sequences import Coded
+    from ecomtf.data.sequences import _Coded
 
     cols = {}
     for name, v in features.items():
-        if isinstance(v, Coded):
+        if isinstance(v, _Coded):
             cols[name] = pa.FixedSizeListArray.from_arrays(v.to_arrow(), v.shape[1])
             continue
         v = np.asarray(v)

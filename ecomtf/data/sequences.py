@@ -93,7 +93,7 @@ def session_examples(log, code, names, report, *, max_length=20, purchase_event=
 
     ``code``, ``names`` are those of ``ecomtf.data.sessions.session_layout``
     (``code=None``: sessions are runs of equal (user, session_id)).
-    With ``coded=True`` the string features are ``Coded`` (int codes and a
+    With ``coded=True`` the string features are ``_Coded`` (int codes and a
     vocabulary) instead of numpy string arrays, for writers that decode in
     Arrow (``prepare``).
     """
@@ -242,7 +242,7 @@ def padded_sequences(
                    extra_columns=extra_columns, report=report)
 
 
-class Coded:
+class _Coded:
     """A string feature as int codes [N, T] (-1 = padding) and its vocabulary.
 
     ``decode()`` gives the numpy str array ``padded_sequences`` returns;
@@ -290,7 +290,7 @@ def _padded(log, starts, ends, max_length, *, cutoff_ms=None, extra_columns=(), 
         vocabulary, inverse = np.unique(col, return_inverse=True)
         codes = np.where(valid, inverse.reshape(-1).astype(np.int32)[safe], -1) if len(col) \
             else np.full(idx.shape, -1, np.int32)
-        c = Coded(codes, vocabulary)
+        c = _Coded(codes, vocabulary)
         return c if coded else c.decode()
 
     ts = gather(np.asarray(log.timestamp, np.int64), 0)
