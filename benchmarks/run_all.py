@@ -36,6 +36,7 @@ BENCHMARKS = [
     "next_item",
     "store_item_demand",
     "online_retail",
+    "scale",
 ]
 
 

@@ -109,6 +109,8 @@ def _add_optional_commands(sub):
          "generate models.config for TF Serving from an export directory"),
         ("export-index", "ecomtf.recipes.retrieval", "export_index",
          "rebuild a retrieval index from a new catalog as a new version"),
+        ("prepare", "ecomtf.recipes.prepared", "prepare",
+         "turn a big event log into sharded training data (bounded memory)"),
     ):
         try:
             if importlib.util.find_spec(module) is None:

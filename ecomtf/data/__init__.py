@@ -1,6 +1,7 @@
 """Schemas, readers with validation, sessions, sequences, splits and tf.data pipelines."""
 
 from ecomtf.data.event_log import EventLog
+from ecomtf.data.event_reader import iter_event_chunks
 from ecomtf.data.event_reader import read_events
 from ecomtf.data.event_reader import sniff_delimiter
 from ecomtf.data.pipeline import dataset_options
@@ -21,4 +22,5 @@ from ecomtf.data.splits import random_split
 from ecomtf.data.splits import stratified_split
 from ecomtf.data.splits import temporal_split
 from ecomtf.data.timestamps import parse_timestamps
+from ecomtf.data.timestamps import parse_timestamps_arrow
 from ecomtf.data.vocabulary import build_vocabulary

@@ -1,11 +1,19 @@
-"""Reading event logs from delimited text files, with validation and a reject report."""
+"""Reading event logs (CSV/TSV, gzip, Parquet, directories of part files) on Apache Arrow.
+
+Files are read in record batches by pyarrow's C++ readers (``pyarrow.csv``
+streaming reader, ``pyarrow.parquet``); each batch is validated with Arrow
+compute and numpy, and every row not kept is counted in a RejectReport by
+reason. ``iter_event_chunks`` yields the validated batches one by one (what
+``ecomtf.data.prepare`` streams in bounded memory); ``read_events`` gathers
+them into one EventLog, drops duplicates and sorts it.
+"""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
-import operator
 import os
 import zlib
 from collections import Counter
@@ -17,6 +25,7 @@ from ecomtf.data.reject_report import DataValidationError
 from ecomtf.data.reject_report import RejectReport
 from ecomtf.data.schema import EventSchema
 from ecomtf.data.timestamps import parse_timestamps
+from ecomtf.data.timestamps import parse_timestamps_arrow
 
 WHITESPACE = "whitespace"
 _SNIFF_CHARS = 1 << 16
@@ -31,14 +40,92 @@ _DELIMITER_ALIASES = {
 # The order reasons are checked in; a row is counted under the first that applies.
 REJECT_REASONS = (
     "wrong number of fields",
+    "truncated last line",
     "missing user id",
     "missing item id",
     "unknown event type",
     "bad timestamp",
     "bad quantity",
     "bad price",
+    "negative price",
     "duplicate",
 )
+# Bytes of text the CSV reader parses at a time; a batch holds about this much
+# text, so memory per batch is bounded whatever the file size.
+BLOCK_SIZE = 16 << 20
+_PARQUET_BATCH_ROWS = 200_000
+_PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+_ID_FIELDS = ("user_id", "item_id", "session_id")
+
+
+@dataclasses.dataclass
+class EventChunk:
+    """The rows of one batch that passed the row-level checks.
+
+    Id columns stay Arrow string arrays (compact, and cheap to concatenate);
+    they become numpy str arrays once, through their dictionary, when an
+    EventLog is made.
+
+    Attributes:
+        user_id, item_id: ``pyarrow.StringArray``.
+        event_type: numpy str array of canonical event names.
+        event_raw: the event names as written in the file (for duplicate checks).
+        timestamp: int64 unix ms UTC.
+        session_id: ``pyarrow.StringArray`` or None.
+        quantity, price: float64 arrays or None.
+        extra: other mapped columns, ``pyarrow.StringArray``.
+        line: int64 line (record) numbers in ``source``.
+        source: the file the rows came from.
+    """
+
+    user_id: np.ndarray
+    item_id: np.ndarray
+    event_type: np.ndarray
+    event_raw: np.ndarray
+    timestamp: np.ndarray
+    session_id: np.ndarray | None
+    quantity: np.ndarray | None
+    price: np.ndarray | None
+    extra: dict
+    line: np.ndarray
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.user_id)
+
+
+    @staticmethod
+    def concatenate(chunks: list["EventChunk"], schema: EventSchema) -> "EventChunk":
+        """One chunk holding all rows of ``chunks`` in order."""
+        import pyarrow as pa
+
+        def cat(name):
+            parts = [getattr(c, name) for c in chunks]
+            if parts[0] is None:
+                return None
+            if isinstance(parts[0], np.ndarray):
+                return np.concatenate(parts) if len(parts) > 1 else parts[0]
+            return pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+
+        if not chunks:
+            empty_str = np.zeros(0, "U1")
+            none = pa.array([], pa.string())
+            return EventChunk(
+                none, none, empty_str, empty_str, np.zeros(0, np.int64),
+                none if schema.session else None,
+                np.zeros(0) if schema.quantity else None,
+                np.zeros(0) if schema.price else None,
+                {name: none for name in schema.extra}, np.zeros(0, np.int64),
+            )
+        return EventChunk(
+            user_id=cat("user_id"), item_id=cat("item_id"),
+            event_type=cat("event_type"), event_raw=cat("event_raw"),
+            timestamp=cat("timestamp"), session_id=cat("session_id"),
+            quantity=cat("quantity"), price=cat("price"),
+            extra={k: pa.concat_arrays([c.extra[k] for c in chunks]) for k in chunks[0].extra},
+            line=np.concatenate([c.line for c in chunks]),
+            source=chunks[0].source if len({c.source for c in chunks}) == 1 else "",
+        )
 
 
 def read_events(
@@ -53,12 +140,18 @@ def read_events(
     allowed_event_types=None,
     na_values=("",),
 ) -> tuple[EventLog, RejectReport]:
-    """Reads an event log file into an EventLog, counting every row it rejects.
+    """Reads an event log into an EventLog, counting every row it rejects.
 
-    The file may be CSV, TSV or use any one-character delimiter, or runs of
-    whitespace; gzip-compressed or not (told by its magic bytes); with LF or
-    CRLF line ends; with or without a header row. Ids are kept as strings
-    (19-digit integer ids stay exact), with surrounding whitespace stripped.
+    ``path`` may be a CSV/TSV file (any one-character delimiter, or runs of
+    whitespace; gzip-compressed or not, told by its magic bytes; LF or CRLF
+    line ends; with or without a header row), a Parquet file, or a directory
+    of part files as Spark, BigQuery and Hive write them (``part-*.parquet``,
+    ``*.csv.gz``, ...; names starting with ``_`` or ``.`` such as
+    ``_SUCCESS`` are skipped; every part must have the same columns). Files
+    are parsed by pyarrow's C++ readers batch by batch; ids are read as
+    strings (19-digit integer ids stay exact), with surrounding whitespace
+    stripped; integer id columns of a Parquet file are turned into their
+    decimal strings, float ones are refused (they may have lost digits).
 
     Rows that cannot be used are not kept and are counted in the report by
     reason, with examples: "wrong number of fields" (this covers a truncated
@@ -68,12 +161,15 @@ def read_events(
     (a raw name absent from ``schema.event_types`` when a mapping is given,
     or a name outside ``allowed_event_types``, or an empty one), "bad
     timestamp", "bad quantity", "bad price" (present but not a finite
-    number; empty quantity/price cells are kept as NaN and noted), and
-    "duplicate" (same values in every mapped field as an earlier kept row,
-    when ``dedupe``). Blank lines are skipped and noted.
+    number; empty quantity/price cells are kept as NaN and noted),
+    "negative price", and "duplicate" (same values in every mapped field as
+    an earlier kept row, when ``dedupe``). Rows with a price of exactly 0 are
+    kept (shops log free items and gifts) and counted in a note. Blank lines
+    are skipped and noted. Line numbers in the report count records (a
+    quoted value spanning lines is one record), from 1 including the header.
 
     Args:
-        path: file to read (str or path-like).
+        path: file or directory to read (str or path-like).
         schema: where each field lives and how to read it. Columns are header
             names, or 0-based positions as digit strings (``"0"``) for files
             without a header (with a header, a digit string that is not a
@@ -101,8 +197,10 @@ def read_events(
 
     Raises:
         DataValidationError: a mapped column is missing (the message names it
-            and the columns present), the file cannot be decoded, or
-            ``strict`` and some row was rejected.
+            and the columns present), a file cannot be decoded or is
+            truncated or corrupt, the parts of a directory disagree on their
+            columns, a Parquet column has a type that cannot hold the field,
+            or ``strict`` and some row was rejected. Messages name the file.
         FileNotFoundError: no such file.
 
     Example:
@@ -113,68 +211,271 @@ def read_events(
         >>> print(report)
     """
     path = os.fspath(path)
-    source = os.path.basename(path)
-    report = RejectReport(source=source)
-    enc = _encoding(encoding)
-    delimiter = _resolve_delimiter(path, enc, delimiter)
-    nulls = frozenset(na_values)
-
-    with _open_text(path, enc) as stream:
-        tail = _LastLine(stream)
-        reader = _WhitespaceReader(tail) if delimiter == WHITESPACE else csv.reader(
-            tail, delimiter=delimiter
-        )
-        try:
-            numbered_head = _first_records(reader, 2)
-            head = [row for _, row in numbered_head]
-            has_header = _decide_header(header, head, schema)
-            header_row = [h.strip() for h in head[0]] if has_header and head else None
-            if has_header and head:
-                head, numbered_head = head[1:], numbered_head[1:]
-            n_fields = len(header_row) if header_row is not None else _modal_width(
-                path, enc, delimiter, head
-            )
-            fields = schema.columns()
-            positions = _resolve_columns(fields, header_row, n_fields, head, source)
-            names = list(fields)
-            get = operator.itemgetter(*[positions[f] for f in names])
-            rows, lines, blank = _read_rows(
-                numbered_head, reader, n_fields, get, report, delimiter
-            )
-            last_line = reader.line_num
-        except UnicodeDecodeError as e:
-            raise DataValidationError(
-                f"{source}: cannot decode as {encoding} (line "
-                f"{getattr(reader, 'line_num', '?')}): {e}; pass encoding=..."
-            ) from e
-        except csv.Error as e:
-            raise DataValidationError(
-                f"{source}: unreadable CSV near line {reader.line_num}: {e}"
-            ) from e
-        except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-            raise DataValidationError(
-                f"{source}: the compressed stream is truncated or corrupt ({e}); "
-                "rows before the damage cannot be told apart from a complete file"
-            ) from e
-    if blank:
-        report.note(f"{blank:,} blank lines skipped")
-
-    n = len(rows)
-    columns = list(zip(*rows)) if n else [() for _ in names]
-    raw = {}
-    for f, col in zip(names, columns):
-        arr = np.array(col, dtype=str) if n else np.zeros(0, "U1")
-        raw[f] = np.strings.strip(arr)
-    del rows, columns
-    lines = np.asarray(lines, np.int64)
-    if n and not tail.ended_with_line_break and lines[-1] == last_line:
-        raw, lines = _check_unterminated_last_row(
-            raw, lines, positions, n_fields, report, shown_row=tail.last.rstrip("\r\n")
-        )
-    log = _validate(raw, schema, report, lines, nulls, dedupe, allowed_event_types)
+    report = RejectReport(source=os.path.basename(path.rstrip("/")))
+    chunks = list(iter_event_chunks(
+        path, schema, report, delimiter=delimiter, header=header, encoding=encoding,
+        allowed_event_types=allowed_event_types, na_values=na_values,
+    ))
+    chunk = EventChunk.concatenate(chunks, schema)
+    del chunks
+    log = finish_events(chunk, report, dedupe=dedupe)
     if strict:
         report.raise_if_rejects()
     return log, report
+
+
+def finish_events(chunk: EventChunk, report: RejectReport, *, dedupe: bool = True) -> EventLog:
+    """Drops duplicates (counted) and sorts by (user, timestamp), stable.
+
+    Duplicates share the user, so a hash partition by user can run this on
+    each partition alone and find the same duplicates.
+    """
+    user_rank = _ranks(chunk.user_id)
+    times = chunk.timestamp
+    # Ranks of the users' strings sort like the strings and cost a fraction.
+    order = np.lexsort((times, user_rank))  # stable: file order for ties
+    n = len(chunk)
+    if dedupe and n > 1:
+        raw = {"user_id": user_rank, "item_id": _Lazy(chunk.item_id),
+               "event_type": chunk.event_raw}
+        if chunk.session_id is not None:
+            raw["session_id"] = _Lazy(chunk.session_id)
+        raw.update({k: _Lazy(v) for k, v in chunk.extra.items()})
+        numbers = {k: v for k, v in (("quantity", chunk.quantity), ("price", chunk.price))
+                   if v is not None}
+        keep = np.arange(n)
+        dup = _duplicates(raw, chunk.event_type, times, numbers, keep, order)
+        if len(dup):
+            raw["user_id"] = _Lazy(chunk.user_id)
+            for i in dup[: report.max_examples]:
+                report.reject("duplicate", line=int(chunk.line[i]),
+                              row=_describe_row(raw, chunk, i))
+            if len(dup) > report.max_examples:
+                report.reject("duplicate", n=len(dup) - report.max_examples)
+            drop = np.zeros(n, bool)
+            drop[dup] = True
+            order = order[~drop[order]]
+    del user_rank
+    import pyarrow as pa
+
+    take = pa.array(order)
+
+    def strings(a):
+        # Arrow gathers the rows (C++), then one sequential conversion.
+        return _to_str_numpy(a.take(take))
+
+    return EventLog(
+        user_id=strings(chunk.user_id), item_id=strings(chunk.item_id),
+        event_type=chunk.event_type[order], timestamp=times[order],
+        session_id=None if chunk.session_id is None else strings(chunk.session_id),
+        quantity=None if chunk.quantity is None else chunk.quantity[order],
+        price=None if chunk.price is None else chunk.price[order],
+        extra={k: strings(v) for k, v in chunk.extra.items()},
+    )
+
+
+class _Lazy:
+    """An Arrow string column that becomes numpy only for the rows indexed."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __getitem__(self, index):
+        import pyarrow as pa
+
+        if isinstance(index, (int, np.integer)):
+            return _to_str_numpy(self.array.slice(int(index), 1))[0]
+        return _to_str_numpy(self.array.take(pa.array(np.asarray(index))))
+
+
+def _describe_row(raw: dict, chunk: EventChunk, i: int) -> str:
+    parts = [f"user_id={str(raw['user_id'][i])!r}", f"item_id={str(raw['item_id'][i])!r}",
+             f"event_type={str(chunk.event_raw[i])!r}",
+             f"timestamp={str(np.datetime64(int(chunk.timestamp[i]), 'ms'))}Z"]
+    if "session_id" in raw:
+        parts.append(f"session_id={str(raw['session_id'][i])!r}")
+    for name in ("quantity", "price"):
+        v = getattr(chunk, name)
+        if v is not None:
+            parts.append(f"{name}={float(v[i])!r}")
+    return ", ".join(parts)
+
+
+# --- sources ---------------------------------------------------------------
+
+
+def list_input_files(path) -> list[str]:
+    """The files a path names: itself, or a directory's part files, sorted.
+
+    Sub-directories (Hive partitions such as ``dt=2019-10-01/``) are walked,
+    in sorted order. Names starting with ``_`` or ``.`` (``_SUCCESS``,
+    ``_temporary/``, ``.part-0.crc``) and ``*.crc`` files are skipped, as
+    Spark and Hive leave them next to parts.
+    """
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        os.stat(path)  # FileNotFoundError with the name, as open() gives
+        return [path]
+    files = []
+    for root, dirs, names in os.walk(path):
+        # Hive-style partition folders (dt=2019-10-01/) are read too; Spark's
+        # _temporary and hidden folders are not data.
+        dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+        files += [os.path.join(root, n) for n in sorted(names)
+                  if not n.startswith(("_", ".")) and not n.endswith(".crc")]
+    if not files:
+        raise DataValidationError(f"{path}: the directory holds no data files")
+    kinds = {_is_parquet(f) for f in files}
+    if len(kinds) > 1:
+        pq = [os.path.basename(f) for f in files if _is_parquet(f)][:3]
+        txt = [os.path.basename(f) for f in files if not _is_parquet(f)][:3]
+        raise DataValidationError(
+            f"{path}: the directory mixes Parquet files ({pq}) and text files ({txt}); "
+            "one directory must hold one format"
+        )
+    return files
+
+
+def _is_parquet(path: str) -> bool:
+    if path.lower().endswith(_PARQUET_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def iter_event_chunks(
+    path,
+    schema: EventSchema,
+    report: RejectReport,
+    *,
+    delimiter: str | None = None,
+    header="auto",
+    encoding: str = "utf-8",
+    allowed_event_types=None,
+    na_values=("",),
+):
+    """Yields EventChunks of rows that pass the row-level checks, in file order.
+
+    Every row read is counted in ``report`` (kept, or rejected by reason);
+    duplicates are not looked for here (see ``finish_events``). Arguments are
+    those of ``read_events``. Memory is bounded by one batch (about
+    ``BLOCK_SIZE`` bytes of text) plus what the caller keeps.
+
+    Example:
+        >>> report = RejectReport("events")
+        >>> for chunk in iter_event_chunks("events/", schema, report):
+        ...     print(len(chunk))
+    """
+    files = list_input_files(path)
+    many = len(files) > 1 or os.path.isdir(os.fspath(path))
+    tally = _Tally()
+    nulls = tuple(v for v in na_values)
+    reference = None  # the first file's columns: every part must match
+    for file in files:
+        name = os.path.basename(file)
+        prefix = f"{name}: " if many else ""
+        parquet = _is_parquet(file)
+        try:
+            if parquet:
+                batches, columns = _parquet_batches(file, schema)
+            else:
+                batches, columns = _csv_batches(
+                    file, schema, report, delimiter, header, encoding, prefix, tally
+                )
+        except OSError as e:
+            raise DataValidationError(f"{name}: cannot read the file ({e})") from e
+        if reference is None:
+            reference = (name, columns)
+        elif columns != reference[1]:
+            raise DataValidationError(
+                f"{name}: its columns {columns} differ from {reference[0]}'s "
+                f"{reference[1]}; every part file of a directory must have the same schema"
+            )
+        for cols, lines in batches:
+            chunk = _validate_batch(
+                cols, lines, schema, report, tally, nulls, allowed_event_types, prefix, name,
+                text=not parquet,
+            )
+            if len(chunk):
+                yield chunk
+    tally.write_notes(report)
+
+
+@dataclasses.dataclass
+class _Tally:
+    """Counts that become notes once the whole input is read."""
+
+    blank: int = 0
+    empty: Counter = dataclasses.field(default_factory=Counter)
+    zero_price: int = 0
+    unknown_events: dict = dataclasses.field(default_factory=dict)
+    notes: list = dataclasses.field(default_factory=list)
+
+    def write_notes(self, report: RejectReport) -> None:
+        if self.blank:
+            report.note(f"{self.blank:,} blank lines skipped")
+        for field in ("quantity", "price"):
+            if self.empty[field]:
+                report.note(f"{self.empty[field]:,} empty {field} cells kept as NaN")
+        if self.zero_price:
+            report.note(
+                f"{self.zero_price:,} rows with price 0 kept (free items, gifts; negative "
+                "prices are rejected)"
+            )
+        if self.unknown_events:
+            names = list(self.unknown_events)
+            shown = ", ".join(repr(u) for u in names[:10])
+            report.note(f"unknown event types: {shown}" + (" ..." if len(names) > 10 else ""))
+        for note in self.notes:
+            report.note(note)
+
+
+class _TailFile(io.RawIOBase):
+    """A binary file (plain or gzip) that remembers its last bytes and read errors.
+
+    Arrow reads through it, so the reader learns whether the file ended with a
+    line break (and what its last line was) without a second pass, and a
+    truncated gzip member is told apart from Arrow's own parse errors.
+    """
+
+    def __init__(self, path: str):
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        self._f = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+        self.tail = b""
+        self.error = None
+
+    def readable(self):
+        return True
+
+    def read(self, n=-1):
+        try:
+            data = self._f.read(n)
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
+            self.error = e
+            raise
+        if data:
+            self.tail = (self.tail + data)[-(1 << 16):]
+        return data
+
+    def readinto(self, b):
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self):
+        self._f.close()
+        super().close()
+
+    @property
+    def ended_with_line_break(self) -> bool:
+        return not self.tail or self.tail[-1:] in (b"\n", b"\r")
+
+    def last_line(self, encoding: str) -> str:
+        return self.tail.rsplit(b"\n", 1)[-1].decode(encoding, errors="replace")
 
 
 # --- opening and sniffing ----------------------------------------------------
@@ -194,15 +495,27 @@ def _open_text(path: str, encoding: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(binary, encoding=encoding, newline="")
 
 
-def _sample_lines(path: str, encoding: str) -> list[str]:
+def _sample_lines(path: str, encoding: str, keep_blank: bool = False) -> list[str]:
+    """The first lines of a file (up to 64 KiB), for sniffing and the header."""
     with _open_text(path, encoding) as f:
+        name = os.path.basename(path)
         try:
             sample = f.read(_SNIFF_CHARS)
-        except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile):
-            return []  # The main read reports the problem with context.
+        except UnicodeDecodeError as e:
+            raise DataValidationError(
+                f"{name}: cannot decode as {encoding.replace('-sig', '')} near the start of the "
+                f"file: {e}; pass encoding=..."
+            ) from e
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+            raise DataValidationError(
+                f"{name}: the compressed stream is truncated or corrupt ({e}); "
+                "rows before the damage cannot be told apart from a complete file"
+            ) from e
     lines = sample.splitlines()
     if len(sample) == _SNIFF_CHARS and len(lines) > 1:
         lines = lines[:-1]  # Probably cut by the sample size.
+    if keep_blank:
+        return lines[:500]
     return [ln for ln in lines if ln.strip()][:500]
 
 
@@ -259,66 +572,6 @@ def sniff_delimiter(lines: list[str]) -> str:
     if ws_width >= 2 and ws_consistency >= 0.9:
         return WHITESPACE
     return best[1] if best is not None else ","
-
-
-class _LastLine:
-    """Iterates a text stream's lines, remembering the last one.
-
-    A file cut while it was being written (or copied) ends without a line
-    break; ``ended_with_line_break`` tells the reader to look at that row.
-    """
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.last = ""
-
-    def __iter__(self):
-        for line in self.stream:
-            self.last = line
-            yield line
-
-    @property
-    def ended_with_line_break(self) -> bool:
-        return not self.last or self.last[-1] in "\r\n"
-
-
-def _check_unterminated_last_row(raw, lines, positions, n_fields, report, shown_row):
-    """Rejects a last row whose final field was probably cut off.
-
-    Without a final line break the last row may end mid-value and still have
-    the right field count (``...,1511544070`` cut to ``...,15115``, a valid
-    but wrong unix time). When the file's last column is a mapped field and
-    the last row's value there is shorter than every earlier value of that
-    column, the row is rejected as "truncated last line"; otherwise it is kept
-    and the missing line break is noted.
-    """
-    last_field = next((f for f, p in positions.items() if p == n_fields - 1), None)
-    n = len(lines)
-    if last_field is not None and n > 1:
-        column = raw[last_field]
-        earlier = np.strings.str_len(column[:-1])
-        earlier = earlier[earlier > 0]
-        if earlier.size and len(column[-1]) < earlier.min():
-            report.reject("truncated last line", line=int(lines[-1]), row=shown_row)
-            return {f: v[:-1] for f, v in raw.items()}, lines[:-1]
-    report.note(
-        f"line {int(lines[-1])}: the file ends without a line break; its last row "
-        "was kept because it looks complete"
-    )
-    return raw, lines
-
-
-class _WhitespaceReader:
-    """Splits lines on runs of whitespace; counts lines like csv.reader."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.line_num = 0
-
-    def __iter__(self):
-        for line in self.stream:
-            self.line_num += 1
-            yield line.split()
 
 
 def _first_records(reader, k: int) -> list[tuple[int, list[str]]]:
@@ -403,53 +656,435 @@ def _resolve_columns(fields, header_row, n_fields, head, source) -> dict[str, in
     return out
 
 
-# --- rows ------------------------------------------------------------------
 
 
-def _read_rows(head, reader, n_fields, get, report, delimiter):
-    """Keeps the mapped fields of rows with the right field count.
+def _csv_batches(file, schema, report, delimiter, header, encoding, prefix, tally):
+    """``(batches, columns)`` for a delimited text file; see ``_arrow_csv_batches``."""
+    name = os.path.basename(file)
+    enc = _encoding(encoding)
+    delimiter = _resolve_delimiter(file, enc, delimiter)
+    sample = _sample_lines(file, enc, keep_blank=True)
+    if delimiter == WHITESPACE:
+        records = [(i + 1, ln.split()) for i, ln in enumerate(sample)]
+    else:
+        records = [(i + 1, r) for i, r in enumerate(csv.reader(sample, delimiter=delimiter))]
+    head = [(ln, r) for ln, r in records if r and any(c.strip() for c in r)][:2]
+    rows = [r for _, r in head]
+    has_header = _decide_header(header, rows, schema)
+    header_row = [h.strip() for h in rows[0]] if has_header and rows else None
+    header_line = head[0][0] if has_header and head else 0
+    data_head = rows[1:] if has_header else rows
+    n_fields = len(header_row) if header_row is not None else _modal_width(
+        file, enc, delimiter, data_head
+    )
+    positions = _resolve_columns(schema.columns(), header_row, n_fields, data_head, name)
+    columns = header_row if header_row is not None else n_fields
+    make = _whitespace_batches if delimiter == WHITESPACE else _arrow_csv_batches
+    batches = make(file, positions, n_fields, header_line, delimiter, encoding, enc,
+                   report, prefix, tally)
+    return batches, columns
 
-    ``head`` holds ``(line, row)`` pairs already taken from ``reader``.
-    """
-    rows = []
-    lines = []
-    append, append_line = rows.append, lines.append
-    shown = "  " if delimiter == WHITESPACE else delimiter
-    wrong = []
+
+def _report_invalid(report, rows, prefix, tally):
+    """Counts rows with the wrong number of fields; returns how many were blank."""
     blank = 0
-
-    def other(line, row):
-        nonlocal blank
-        if not row or (len(row) == 1 and not row[0].strip()):
+    for number, text in rows:
+        text = text.rstrip("\r\n")
+        if not text.strip():
             blank += 1
-        else:
-            wrong.append(1)
-            report.reject("wrong number of fields", line=line, row=shown.join(row))
-            spanned = sum(cell.count("\n") for cell in row)
-            if spanned:
-                report.note(
-                    f"line {line}: one quoted field spans {spanned + 1} lines "
-                    "(an unmatched quote?); they were read as one rejected row"
-                )
+            continue
+        report.read(1)
+        report.reject("wrong number of fields", line=number, row=prefix + text)
+        spanned = text.count("\n")
+        if spanned:
+            report.note(
+                f"line {number}: one quoted field spans {spanned + 1} lines "
+                "(an unmatched quote?); they were read as one rejected row"
+            )
+    tally.blank += blank
 
-    for line, row in head:
-        if len(row) == n_fields:
-            append(get(row))
-            append_line(line)
+
+def _record_numbers(first: int, start: int, n: int, bad: list) -> np.ndarray:
+    """Record numbers of kept rows ``start .. start+n-1`` given the skipped records.
+
+    ``bad`` holds the (sorted) record numbers of rows the parser skipped.
+    Kept row ``j`` is record ``first + j + #{skipped records before it}``.
+    """
+    j = np.arange(start, start + n, dtype=np.int64)
+    if not bad:
+        return first + j
+    b = np.asarray(sorted(bad), np.int64)
+    # The kept index a skipped record would have had, had it been kept.
+    at = b - first - np.arange(len(b))
+    return first + j + np.searchsorted(at, j, side="right")
+
+
+def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encoding, enc,
+                       report, prefix, tally):
+    """Batches of the mapped columns as Arrow strings, with record numbers.
+
+    pyarrow's streaming CSV reader parses ``BLOCK_SIZE`` bytes at a time,
+    single-threaded so that the rows it skips (wrong number of fields) come
+    with their record numbers; measured on 1M rows it is as fast as the
+    threaded reader on our 2-core machine (docs/decisions.md).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    name = os.path.basename(file)
+    names = [f"f{i}" for i in range(n_fields)]
+    wanted = sorted(set(positions.values()))
+    invalid = []
+
+    def on_invalid(row):
+        invalid.append((row.number, row.text))
+        return "skip"
+
+    last_col = next((f for f, p in positions.items() if p == n_fields - 1), None)
+    src = _TailFile(file)
+    reported = 0
+    kept = 0
+    first = header_line + 1
+    min_len = None  # shortest non-empty value of the last column so far
+    held = None
+    try:
+        reader = pacsv.open_csv(
+            src,
+            read_options=pacsv.ReadOptions(
+                use_threads=False, block_size=BLOCK_SIZE, column_names=names,
+                skip_rows=header_line,
+                encoding="utf8" if enc == "utf-8-sig" else encoding,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={names[i]: pa.string() for i in wanted},
+                include_columns=[names[i] for i in wanted],
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+        for batch in reader:
+            if not batch.num_rows:
+                continue
+            cols = {f: batch.column(names[p]) for f, p in positions.items()}
+            lines = _record_numbers(first, kept, batch.num_rows, [b for b, _ in invalid if b])
+            kept += batch.num_rows
+            if held is not None:
+                if last_col is not None:
+                    min_len = _min_len(held[0][last_col], min_len)
+                yield held
+            held = (cols, lines)
+            _report_invalid(report, invalid[reported:], prefix, tally)
+            reported = len(invalid)
+    except (pa.ArrowInvalid, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as e:
+        src.close()
+        if src.error is not None or not isinstance(e, (pa.ArrowInvalid, UnicodeDecodeError)):
+            cause = src.error if src.error is not None else e
+            raise DataValidationError(
+                f"{name}: the compressed stream is truncated or corrupt ({cause}); "
+                "rows before the damage cannot be told apart from a complete file"
+            ) from e
+        text = str(e)
+        if isinstance(e, UnicodeDecodeError) or "UTF8" in text or "decode" in text.lower():
+            raise DataValidationError(
+                f"{name}: cannot decode as {encoding} ({text.splitlines()[0]}); pass encoding=..."
+            ) from e
+        raise DataValidationError(f"{name}: unreadable CSV ({text.splitlines()[0]})") from e
+    src.close()
+    _report_invalid(report, invalid[reported:], prefix, tally)
+    if held is not None and not src.ended_with_line_break:
+        last_text = src.last_line(enc).rstrip("\r")
+        last_invalid = bool(invalid) and invalid[-1][1].rstrip("\r\n") == last_text
+        if not last_invalid:
+            held = _check_unterminated_last_row(held, last_col, min_len, report, prefix + last_text)
+    if held is not None:
+        yield held
+
+
+def _min_len(column, current):
+    import pyarrow.compute as pc
+
+    lengths = pc.utf8_length(pc.utf8_trim_whitespace(column))
+    lengths = lengths.filter(pc.greater(lengths, 0))
+    if not len(lengths):
+        return current
+    m = pc.min(lengths).as_py()
+    return m if current is None else min(m, current)
+
+
+def _check_unterminated_last_row(held, last_col, min_len, report, shown_row):
+    """Rejects a last row whose final field was probably cut off.
+
+    Without a final line break the last row may end mid-value and still have
+    the right field count (``...,1511544070`` cut to ``...,15115``, a valid
+    but wrong unix time). When the file's last column is a mapped field and
+    the last row's value there is shorter than every earlier value of that
+    column, the row is rejected as "truncated last line"; otherwise it is kept
+    and the missing line break is noted.
+    """
+    cols, lines = held
+    n = len(lines)
+    if last_col is not None and (n > 1 or min_len is not None):
+        column = cols[last_col]
+        earlier = _min_len(column.slice(0, n - 1), min_len)
+        last = len(str(column[n - 1].as_py()).strip())
+        if earlier is not None and last < earlier:
+            report.read(1)
+            report.reject("truncated last line", line=int(lines[-1]), row=shown_row)
+            return ({f: c.slice(0, n - 1) for f, c in cols.items()}, lines[:-1])
+    report.note(
+        f"line {int(lines[-1])}: the file ends without a line break; its last row "
+        "was kept because it looks complete"
+    )
+    return held
+
+
+def _whitespace_batches(file, positions, n_fields, header_line, delimiter, encoding, enc,
+                        report, prefix, tally, rows_per_batch=200_000):
+    """Batches for files split on runs of whitespace (no quoting; Arrow has no such mode)."""
+    import pyarrow as pa
+
+    name = os.path.basename(file)
+    src = _TailFile(file)
+    stream = io.TextIOWrapper(src, encoding=enc, newline="")
+    fields = list(positions)
+    blank = 0
+    last_col = next((f for f, p in positions.items() if p == n_fields - 1), None)
+    min_len = None
+    held = None
+    line = 0
+    try:
+        while True:
+            cells = {f: [] for f in fields}
+            lines = []
+            for text in stream:
+                line += 1
+                if line <= header_line:
+                    continue
+                row = text.split()
+                if len(row) == n_fields:
+                    for f in fields:
+                        cells[f].append(row[positions[f]])
+                    lines.append(line)
+                elif not row:
+                    blank += 1
+                else:
+                    report.read(1)
+                    report.reject("wrong number of fields", line=line,
+                                  row=prefix + "  ".join(row))
+                if len(lines) >= rows_per_batch:
+                    break
+            if not lines:
+                break
+            if held is not None:
+                if last_col is not None:
+                    min_len = _min_len(held[0][last_col], min_len)
+                yield held
+            held = ({f: pa.array(cells[f], pa.string()) for f in fields},
+                    np.asarray(lines, np.int64))
+    except UnicodeDecodeError as e:
+        raise DataValidationError(
+            f"{name}: cannot decode as {encoding} (line {line + 1}): {e}; pass encoding=..."
+        ) from e
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataValidationError(
+            f"{name}: the compressed stream is truncated or corrupt ({e}); "
+            "rows before the damage cannot be told apart from a complete file"
+        ) from e
+    finally:
+        stream.close()
+    if held is not None and not src.ended_with_line_break and held[1][-1] == line:
+        held = _check_unterminated_last_row(
+            held, last_col, min_len, report, prefix + src.last_line(enc).rstrip("\r")
+        )
+    tally.blank += blank
+    if held is not None:
+        yield held
+
+
+def _parquet_batches(file, schema: EventSchema):
+    """``(batches, columns)`` for a Parquet file; ids of integer type become strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    name = os.path.basename(file)
+    try:
+        pf = pq.ParquetFile(file)
+    except (pa.ArrowException, OSError) as e:
+        raise DataValidationError(f"{name}: not a readable Parquet file ({e})") from e
+    arrow_schema = pf.schema_arrow
+    present = arrow_schema.names
+    fields = schema.columns()
+    lower = {}
+    for c in present:
+        lower.setdefault(c.lower(), []).append(c)
+    resolved = {}
+    for field, col in fields.items():
+        if col in present:
+            resolved[field] = col
+        elif len(lower.get(col.lower(), [])) == 1:
+            resolved[field] = lower[col.lower()][0]
+        elif col.isdigit() and int(col) < len(present):
+            resolved[field] = present[int(col)]
         else:
-            other(line, row)
-    for row in reader:
-        if len(row) == n_fields:
-            append(get(row))
-            append_line(reader.line_num)
+            raise DataValidationError(
+                f"{name}: column {col!r} (for {field}) not found; columns present: {present}"
+            )
+    for field, col in resolved.items():
+        typ = arrow_schema.field(col).type
+        if pa.types.is_dictionary(typ):
+            typ = typ.value_type
+        text = pa.types.is_string(typ) or pa.types.is_large_string(typ)
+        if field == "timestamp":
+            good = text or pa.types.is_integer(typ) or pa.types.is_floating(typ) or \
+                pa.types.is_timestamp(typ) or pa.types.is_date(typ)
+            want = "strings, integers (unix times), timestamps or dates"
+        elif field in ("quantity", "price"):
+            good = text or pa.types.is_integer(typ) or pa.types.is_floating(typ) or \
+                pa.types.is_decimal(typ)
+            want = "numbers or strings"
         else:
-            other(reader.line_num, row)
-    report.read(len(rows) + len(wrong))
-    return rows, lines, blank
+            good = text or pa.types.is_integer(typ)
+            want = ("strings or integers (floats may have lost digits of long ids)"
+                    if pa.types.is_floating(typ) else "strings or integers")
+        if not good:
+            raise DataValidationError(
+                f"{name}: column {col!r} (for {field}) has type {arrow_schema.field(col).type}; "
+                f"expected {want}"
+            )
+    columns = [(f.name, str(f.type)) for f in arrow_schema]
+
+    def batches():
+        row = 0
+        wanted = list(dict.fromkeys(resolved.values()))
+        try:
+            for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=wanted):
+                cols = {}
+                for field, col in resolved.items():
+                    a = batch.column(col)
+                    if pa.types.is_dictionary(a.type):
+                        a = a.dictionary_decode()
+                    if field not in ("timestamp", "quantity", "price") and not (
+                        pa.types.is_string(a.type) or pa.types.is_large_string(a.type)
+                    ):
+                        a = pc.cast(a, pa.string())  # integer ids: exact decimal text
+                    cols[field] = a
+                n = batch.num_rows
+                yield cols, np.arange(row + 1, row + 1 + n, dtype=np.int64)
+                row += n
+        except (pa.ArrowException, OSError) as e:
+            raise DataValidationError(
+                f"{name}: unreadable Parquet data after row {row:,} ({e})"
+            ) from e
+
+    return batches(), columns
+
+
+# --- validation of one batch -------------------------------------------------
+
+
+def _is_text(a) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(a.type) or pa.types.is_large_string(a.type)
+
+
+def _to_str_numpy(a) -> np.ndarray:
+    """An Arrow string array as a numpy str array, without a Python object per row.
+
+    ASCII text (ids nearly always are) is padded to a fixed width by Arrow and
+    widened by numpy; other text goes through the dictionary of distinct
+    values.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(a) == 0:
+        return np.zeros(0, "U1")
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    if pa.types.is_dictionary(a.type):
+        a = a.dictionary_decode()
+    a = a.fill_null("") if a.null_count else a
+    if pa.types.is_large_string(a.type):
+        a = a.cast(pa.string())
+    n = len(a)
+    _, offsets_buf, data_buf = a.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int32, n + 1, a.offset * 4)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buf, np.uint8, hi - lo, lo) if data_buf is not None and hi > lo \
+        else np.zeros(0, np.uint8)
+    if data.size and data.max() >= 128:
+        d = pc.dictionary_encode(a)
+        values = d.dictionary.to_pylist()
+        dictionary = np.array(values, dtype=str) if values else np.zeros(0, "U1")
+        return dictionary[d.indices.to_numpy(zero_copy_only=False)]
+    width = int(np.diff(offsets).max())
+    if width == 0:
+        return np.zeros(n, "U1")
+    # Arrow pads every value to the same width with NULs, which numpy's
+    # fixed-width bytes dtype drops again: one C pass, no per-row objects.
+    padded = pc.utf8_rpad(a, width=width, padding="\x00")
+    _, poff_buf, pdata = padded.buffers()
+    start = int(np.frombuffer(poff_buf, np.int32, 1, padded.offset * 4)[0])
+    return np.frombuffer(pdata, f"S{width}", n, start).astype(f"U{width}")
+
+
+def _ranks(a) -> np.ndarray:
+    """Each row's rank among the distinct strings of ``a`` (int64).
+
+    Sorting by rank sorts as numpy sorts the strings (by code point, which is
+    also UTF-8 byte order).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(a) == 0:
+        return np.zeros(0, np.int64)
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    d = pc.dictionary_encode(a.fill_null("") if a.null_count else a)
+    dictionary = _to_str_numpy(d.dictionary)
+    order = np.argsort(dictionary, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[d.indices.to_numpy(zero_copy_only=False)]
+
+
+def _parse_numbers(a):
+    """``(value, bad, empty)`` float64 arrays: empty cells are NaN and not bad."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(a)
+    if not _is_text(a):
+        value = pc.cast(a, pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        empty = a.is_null().to_numpy(zero_copy_only=False)
+        bad = ~empty & ~np.isfinite(value)
+        return np.where(bad, np.nan, value), bad, empty
+    a = a.fill_null("")
+    empty = (pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0)
+    value = np.full(n, np.nan)
+    idx = np.flatnonzero(~empty)
+    if len(idx):
+        sub = a.filter(pa.array(~empty))
+        try:
+            value[idx] = pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:
+            # Some cell is not a number: numpy parses the distinct values, the
+            # bad ones become inf and are flagged below.
+            value[idx] = _parse_floats(np.array(sub.to_pylist(), dtype=str))[0]
+            bad_text = np.isnan(value[idx])
+            value[idx[bad_text]] = np.inf
+    bad = ~empty & ~np.isfinite(value)
+    return np.where(bad, np.nan, value), bad, empty
 
 
 def _parse_floats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(value, bad, empty)``: empty cells are NaN and not bad."""
+    """``(value, bad, empty)`` for a numpy str array: empty cells are NaN and not bad."""
     empty = np.strings.str_len(values) == 0
     try:
         out = np.where(empty, "nan", values).astype(np.float64)
@@ -466,88 +1101,111 @@ def _parse_floats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.where(bad, np.nan, out), bad, empty
 
 
-def _describe(raw: dict, i: int) -> str:
-    return ", ".join(f"{k}={str(v[i])!r}" for k, v in raw.items())
+def _describe_cols(cols: dict, i: int) -> str:
+    return ", ".join(f"{k}={_text(v[i].as_py())!r}" for k, v in cols.items())
 
 
-def _validate(raw, schema, report, lines, nulls, dedupe, allowed) -> EventLog:
+def _text(v):
+    return "" if v is None else (v if isinstance(v, str) else str(v))
+
+
+def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, source,
+                    text=True):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = {f: (pc.utf8_trim_whitespace(a) if _is_text(a) else a) for f, a in cols.items()}
     n = len(lines)
     alive = np.ones(n, bool)
+    if text and n:
+        # A blank line (or a whitespace-only one) parses as a row of empty cells.
+        blank = np.ones(n, bool)
+        for a in cols.values():
+            blank &= pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0
+        if blank.any():
+            tally.blank += int(blank.sum())
+            alive &= ~blank
+    report.read(int(alive.sum()))
 
     def reject(reason, bad):
-        bad = bad & alive
-        idx = np.flatnonzero(bad)
+        idx = np.flatnonzero(bad & alive)
         if len(idx):
             for i in idx[: report.max_examples]:
-                report.reject(reason, line=int(lines[i]), row=_describe(raw, i))
+                report.reject(reason, line=int(lines[i]), row=prefix + _describe_cols(cols, i))
             if len(idx) > report.max_examples:
                 report.reject(reason, n=len(idx) - report.max_examples)
             alive[idx] = False
 
-    def missing(col):
-        out = np.strings.str_len(col) == 0
-        for v in nulls:
-            if v:
-                out |= col == v
+    def missing(a):
+        out = a.is_null().to_numpy(zero_copy_only=False)
+        a = a.fill_null("")
+        out |= pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0
+        extra = [v for v in nulls if v]
+        if extra:
+            out |= pc.is_in(a, value_set=pa.array(extra, pa.string())).to_numpy(
+                zero_copy_only=False)
         return out
 
-    reject("missing user id", missing(raw["user_id"]))
-    reject("missing item id", missing(raw["item_id"]))
+    reject("missing user id", missing(cols["user_id"]))
+    reject("missing item id", missing(cols["item_id"]))
 
     if schema.event_type is None:
-        events = np.full(n, schema.default_event_type)
+        raw_codes = None
     else:
-        uniq, inverse = np.unique(raw["event_type"], return_inverse=True)
+        d = pc.dictionary_encode(cols["event_type"].fill_null(""))
+        uniq = d.dictionary.to_pylist()
         mapped = []
-        for u in uniq.tolist():
+        for u in uniq:
             m = u if schema.event_types is None else schema.event_types.get(u)
             if m and allowed is not None and m not in allowed:
                 m = None
             mapped.append(m or "")
-        mapped = np.array(mapped, dtype=str) if mapped else np.zeros(0, "U1")
-        events = mapped[inverse] if n else np.zeros(0, "U1")
-        reject("unknown event type", np.strings.str_len(events) == 0)
-        unknown = [u for u, m in zip(uniq.tolist(), mapped.tolist()) if not m]
-        if unknown:
-            shown = ", ".join(repr(u) for u in unknown[:10])
-            report.note(f"unknown event types: {shown}" + (" ..." if len(unknown) > 10 else ""))
+            if not m:
+                tally.unknown_events.setdefault(u, None)
+        raw_codes = d.indices.to_numpy(zero_copy_only=False)
+        mapped_np = np.array(mapped, dtype=str) if mapped else np.zeros(0, "U1")
+        events_all = mapped_np[raw_codes] if n else np.zeros(0, "U1")
+        reject("unknown event type", np.strings.str_len(events_all) == 0)
 
-    ts, ok = parse_timestamps(raw["timestamp"], schema.timestamp_format, schema.timezone)
+    ts, ok = parse_timestamps_arrow(cols["timestamp"], schema.timestamp_format, schema.timezone)
     reject("bad timestamp", ~ok)
 
     numbers = {}
     for field in ("quantity", "price"):
-        if field in raw:
-            value, bad, empty = _parse_floats(raw[field])
+        if field in cols:
+            value, bad, empty = _parse_numbers(cols[field])
             reject(f"bad {field}", bad)
-            kept_empty = int((empty & alive).sum())
-            if kept_empty:
-                report.note(f"{kept_empty:,} empty {field} cells kept as NaN")
+            if field == "price":
+                reject("negative price", value < 0)
+                tally.zero_price += int(((value == 0) & alive).sum())
+            tally.empty[field] += int((empty & alive).sum())
             numbers[field] = value
 
     keep = np.flatnonzero(alive)
-    user, times = raw["user_id"][keep], ts[keep]
-    order = np.lexsort((times, user))  # stable: file order for ties
-    if dedupe and len(keep) > 1:
-        dup = _duplicates(raw, events, ts, numbers, keep, order)
-        if len(dup):
-            bad = np.zeros(n, bool)
-            bad[keep[dup]] = True
-            reject("duplicate", bad)
-            drop = np.zeros(len(keep), bool)
-            drop[dup] = True
-            order = order[~drop[order]]
-    rows = keep[order]
-    extra = {name: raw[name][rows] for name in schema.extra}
-    return EventLog(
-        user_id=raw["user_id"][rows],
-        item_id=raw["item_id"][rows],
-        event_type=events[rows],
-        timestamp=ts[rows],
-        session_id=raw["session_id"][rows] if "session_id" in raw else None,
-        quantity=numbers["quantity"][rows] if "quantity" in numbers else None,
-        price=numbers["price"][rows] if "price" in numbers else None,
-        extra=extra,
+    take = pa.array(keep)
+
+    def strings(field):
+        return cols[field].take(take)
+
+    if schema.event_type is None:
+        events = np.full(len(keep), schema.default_event_type)
+        raw_events = events
+    else:
+        events = events_all[keep]
+        raw_np = np.array(uniq, dtype=str) if uniq else np.zeros(0, "U1")
+        raw_events = raw_np[raw_codes[keep]] if len(keep) else np.zeros(0, "U1")
+    return EventChunk(
+        user_id=strings("user_id"),
+        item_id=strings("item_id"),
+        event_type=events,
+        event_raw=raw_events,
+        timestamp=ts[keep],
+        session_id=strings("session_id") if "session_id" in cols else None,
+        quantity=numbers["quantity"][keep] if "quantity" in numbers else None,
+        price=numbers["price"][keep] if "price" in numbers else None,
+        extra={name: strings(name) for name in schema.extra},
+        line=np.asarray(lines)[keep],
+        source=source,
     )
 
 

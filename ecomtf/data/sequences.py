@@ -15,7 +15,7 @@ from ecomtf.data.sequence_examples import PAD
 from ecomtf.data.sequence_examples import TIME_DELTA
 from ecomtf.data.sequence_examples import SequenceExamples
 from ecomtf.data.sessions import session_order
-from ecomtf.data.sessions import sessionize
+from ecomtf.data.sessions import session_layout
 
 _MS_PER_DAY = 86_400_000
 
@@ -33,6 +33,7 @@ def session_purchase_examples(
     purchase_event: str = "purchase",
     min_events: int = 1,
     extra_columns: Sequence[str] = (),
+    session_ordered: bool = False,
 ) -> SequenceExamples:
     """One example per session: will this session end in a purchase?
 
@@ -56,6 +57,8 @@ def session_purchase_examples(
         extra_columns: more per-step columns: names in ``log.extra`` (str,
             padded ``""``), or ``"quantity"``/``"price"`` (float32, padded
             0, NaN as 0).
+        session_ordered: the log is already in ``session_order`` (as
+            ``sessionize`` returns it): skip re-sorting it.
 
     Returns:
         SequenceExamples with ``labels``, ``session_id``, and ``time`` = the
@@ -68,14 +71,39 @@ def session_purchase_examples(
     _check_lengths(max_length, min_events)
     report = RejectReport(source="session_purchase_examples")
     if log.session_id is None:
-        log = sessionize(log)
+        log, code, names = session_layout(log)
         report.note("no session_id: sessions from a 30-minute inactivity gap")
     else:
-        log = session_order(log)
+        if not session_ordered:
+            log = session_order(log)
+        code = None  # boundaries from the (user, session id) strings
+        sess = np.asarray(log.session_id)
+
+        def names(rows):
+            return sess[rows]
+
+    return session_examples(log, code, names, report, max_length=max_length,
+                            purchase_event=purchase_event, min_events=min_events,
+                            extra_columns=extra_columns)
+
+
+def session_examples(log, code, names, report, *, max_length=20, purchase_event="purchase",
+                     min_events=1, extra_columns=(), coded=False) -> SequenceExamples:
+    """``session_purchase_examples`` on a session-ordered log and its session codes.
+
+    ``code``, ``names`` are those of ``ecomtf.data.sessions.session_layout``
+    (``code=None``: sessions are runs of equal (user, session_id)).
+    With ``coded=True`` the string features are ``_Coded`` (int codes and a
+    vocabulary) instead of numpy string arrays, for writers that decode in
+    Arrow (``prepare``).
+    """
     n = len(log)
     user = np.asarray(log.user_id)
-    sess = np.asarray(log.session_id)
-    if n:
+    if n and code is not None:
+        boundary = np.concatenate([[True], code[1:] != code[:-1]])
+        starts = np.flatnonzero(boundary)
+    elif n:
+        sess = np.asarray(log.session_id)
         boundary = np.concatenate([[True], (user[1:] != user[:-1]) | (sess[1:] != sess[:-1])])
         starts = np.flatnonzero(boundary)
     else:
@@ -92,19 +120,19 @@ def session_purchase_examples(
     cut = np.where(has_buy, first_buy, ends)
     count = cut - starts
     short = count < min_events
-    _count_dropped(report, short & has_buy, sess[starts], "too few events before the purchase")
-    _count_dropped(report, short & ~has_buy, sess[starts], "too few events")
+    _count_dropped(report, short & has_buy, starts, names, "too few events before the purchase")
+    _count_dropped(report, short & ~has_buy, starts, names, "too few events")
     if short.any():
         report.note(f"sessions need at least min_events={min_events} events to be kept")
     keep = ~short
     ts = np.asarray(log.timestamp, np.int64)
-    features = padded_sequences(log, starts[keep], cut[keep], max_length,
-                                extra_columns=extra_columns, report=report)
+    features = _padded(log, starts[keep], cut[keep], max_length,
+                       extra_columns=extra_columns, report=report, coded=coded)
     return SequenceExamples(
         features=features,
         labels=has_buy[keep].astype(np.float32),
         user_id=user[starts[keep]],
-        session_id=sess[starts[keep]],
+        session_id=names(starts[keep]),
         time=ts[starts[keep]],
         report=report,
     )
@@ -210,6 +238,39 @@ def padded_sequences(
         >>> feats["item_id"].shape
         (1, 5)
     """
+    return _padded(log, starts, ends, max_length, cutoff_ms=cutoff_ms,
+                   extra_columns=extra_columns, report=report)
+
+
+class _Coded:
+    """A string feature as int codes [N, T] (-1 = padding) and its vocabulary.
+
+    ``decode()`` gives the numpy str array ``padded_sequences`` returns;
+    ``to_arrow()`` the flat Arrow string array (gathered in C++ by Arrow,
+    with no numpy string copy).
+    """
+
+    def __init__(self, codes: np.ndarray, vocabulary: np.ndarray):
+        self.codes = codes
+        self.vocabulary = vocabulary
+        self.shape = codes.shape
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def decode(self) -> np.ndarray:
+        table = np.concatenate([np.array([PAD]), self.vocabulary])
+        return _as_str(table[self.codes + 1])
+
+    def to_arrow(self):
+        import pyarrow as pa
+
+        table = pa.array(np.concatenate([np.array([PAD]), self.vocabulary]), pa.string())
+        return table.take(pa.array((self.codes + 1).reshape(-1)))
+
+
+def _padded(log, starts, ends, max_length, *, cutoff_ms=None, extra_columns=(), report=None,
+            coded=False):
     starts = np.asarray(starts, np.int64)
     ends = np.asarray(ends, np.int64)
     t = int(max_length)
@@ -220,6 +281,18 @@ def padded_sequences(
     def gather(col, pad):
         return np.where(valid, np.asarray(col)[safe], pad)
 
+    def strings(col):
+        # Gathering int codes and decoding once costs a fraction of
+        # gathering and padding wide numpy strings.
+        col = np.asarray(col)
+        if col.dtype.kind != "U":
+            col = col.astype(str)
+        vocabulary, inverse = np.unique(col, return_inverse=True)
+        codes = np.where(valid, inverse.reshape(-1).astype(np.int32)[safe], -1) if len(col) \
+            else np.full(idx.shape, -1, np.int32)
+        c = _Coded(codes, vocabulary)
+        return c if coded else c.decode()
+
     ts = gather(np.asarray(log.timestamp, np.int64), 0)
     step = np.zeros(idx.shape, np.float32)
     step[:, 1:] = np.where(valid[:, :-1], (ts[:, 1:] - ts[:, :-1]) / 1000.0, 0.0)
@@ -229,8 +302,8 @@ def padded_sequences(
         last = valid[:, -1]
         dwell[:, -1] = np.where(last, (np.asarray(cutoff_ms, np.int64) - ts[:, -1]) / 1000.0, 0.0)
     out = {
-        ITEM_ID: _as_str(gather(log.item_id, PAD)),
-        EVENT_TYPE: _as_str(gather(log.event_type, PAD)),
+        ITEM_ID: strings(log.item_id),
+        EVENT_TYPE: strings(log.event_type),
         TIME_DELTA: step,
         DWELL_TIME: dwell,
     }
@@ -238,7 +311,7 @@ def padded_sequences(
         if name in (ITEM_ID, EVENT_TYPE, TIME_DELTA, DWELL_TIME):
             raise ValueError(f"extra column {name!r} is already a feature")
         if name in log.extra:
-            out[name] = _as_str(gather(np.asarray(log.extra[name]).astype(str), PAD))
+            out[name] = strings(log.extra[name])
         elif name in ("quantity", "price") and getattr(log, name) is not None:
             values = gather(np.asarray(getattr(log, name), np.float64), 0.0)
             nan = np.isnan(values)
@@ -266,9 +339,10 @@ def _check_lengths(max_length, min_events):
         raise ValueError(f"min_events must be >= 1, got {min_events}")
 
 
-def _count_dropped(report, mask, names, reason):
+def _count_dropped(report, mask, starts, names, reason):
     idx = np.flatnonzero(mask)
-    for i in idx[: report.max_examples]:
-        report.reject(reason, row=f"session {names[i]}")
+    shown = names(starts[idx[: report.max_examples]]) if len(idx) else []
+    for name in shown:
+        report.reject(reason, row=f"session {name}")
     if len(idx) > report.max_examples:
         report.reject(reason, n=len(idx) - report.max_examples)

@@ -1,11 +1,9 @@
-"""Reader for one-row-per-example tables (e.g. session aggregates with a label)."""
+"""Reader for one-row-per-example tables (e.g. session aggregates with a label), on Apache Arrow."""
 
 from __future__ import annotations
 
 import csv
 import gzip
-import io
-import pathlib
 
 import numpy as np
 
@@ -26,11 +24,14 @@ def parse_label(text: str) -> float | None:
     return None
 
 
-def _open_text(path, encoding):
-    raw = pathlib.Path(path).read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return io.StringIO(raw.decode(encoding), newline="")
+def _header_line(path, encoding) -> str:
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    opener = gzip.open if magic == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        first = f.readline()
+    text = first.decode(encoding)
+    return text.lstrip("\ufeff").rstrip("\r\n")
 
 
 def read_table(
@@ -45,10 +46,12 @@ def read_table(
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None, RejectReport]:
     """Reads named columns of a CSV with a header into numpy arrays.
 
-    Numeric cells that are empty become NaN (the models impute them in the
-    graph) and are counted in a report note; cells that are not numbers, and
-    rows whose label is not 0/1/true/false/yes/no, are rejected with the
-    reason.
+    The file is parsed by pyarrow's streaming CSV reader (only the named
+    columns are converted, as strings, then validated per batch). Numeric
+    cells that are empty become NaN (the models impute them in the graph)
+    and are counted in a report note; cells that are not numbers, and rows
+    whose label is not 0/1/true/false/yes/no, are rejected with the reason,
+    as are rows with the wrong number of fields. Blank lines are skipped.
 
     Args:
         path: CSV/TSV file, optionally gzip-compressed.
@@ -56,67 +59,123 @@ def read_table(
         numeric: numeric feature columns.
         categorical: categorical feature columns (kept as strings).
         delimiter: field separator; sniffed from the header when None.
+        encoding: text encoding.
         strict: raise on any rejected row.
 
     Returns:
         ``(features, labels, report)``.
+
+    Example:
+        >>> feats, y, report = read_table("sessions.csv", label="Revenue",
+        ...     numeric=["PageValues"], categorical=["Month"])
     """
-    with _open_text(path, encoding) as f:
-        head = f.readline()
-        if delimiter is None:
-            delimiter = max(",;\t|", key=head.count)
-        header = next(csv.reader([head], delimiter=delimiter))
-        header = [h.strip() for h in header]
-        wanted = list(numeric) + list(categorical) + ([label] if label else [])
-        missing = [c for c in wanted if c not in header]
-        if missing:
-            raise DataValidationError(
-                f"{path}: columns {missing} not found; the file has {header}"
-            )
-        pos = {c: header.index(c) for c in wanted}
-        report = RejectReport(source=str(path))
-        cols = {c: [] for c in list(numeric) + list(categorical)}
-        labels = []
-        empty = 0
-        for line, row in enumerate(csv.reader(f, delimiter=delimiter), start=2):
-            if not row:
-                continue
-            report.read()
-            if len(row) != len(header):
-                report.reject("wrong number of fields", line, delimiter.join(row))
-                continue
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    from ecomtf.data.event_reader import _TailFile
+    from ecomtf.data.event_reader import _parse_numbers
+    from ecomtf.data.event_reader import _record_numbers
+    from ecomtf.data.event_reader import _to_str_numpy
+
+    try:
+        head = _header_line(path, encoding)
+    except UnicodeDecodeError as e:
+        raise DataValidationError(f"{path}: cannot decode the header as {encoding}: {e}") from e
+    if delimiter is None:
+        delimiter = max(",;\t|", key=head.count)
+    header = next(csv.reader([head], delimiter=delimiter))
+    header = [h.strip() for h in header]
+    wanted = list(numeric) + list(categorical) + ([label] if label else [])
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise DataValidationError(
+            f"{path}: columns {missing} not found; the file has {header}"
+        )
+    names = [f"f{i}" for i in range(len(header))]
+    pos = {c: header.index(c) for c in wanted}
+    report = RejectReport(source=str(path))
+    invalid = []
+
+    def on_invalid(row):
+        invalid.append((row.number, row.text))
+        return "skip"
+
+    cols = {c: [] for c in list(numeric) + list(categorical)}
+    labels = []
+    empty = 0
+    src = _TailFile(str(path))
+    try:
+        reader = pacsv.open_csv(
+            src,
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1,
+                                           encoding="utf8" if encoding.lower().replace("-", "")
+                                           == "utf8" else encoding),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={names[i]: pa.string() for i in set(pos.values())},
+                include_columns=[names[i] for i in sorted(set(pos.values()))],
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+        row0 = 0
+        for batch in reader:
+            n = batch.num_rows
+            lines = _record_numbers(2, row0, n, [b for b, _ in invalid if b])
+            row0 += n
+            alive = np.ones(n, bool)
+            col = {c: pc.utf8_trim_whitespace(batch.column(names[p])) for c, p in pos.items()}
+
+            def reject(reason, bad):
+                for i in np.flatnonzero(bad & alive):
+                    report.reject(reason, int(lines[i]), delimiter.join(
+                        f"{c}={col[c][int(i)].as_py()}" for c in wanted))
+                alive[bad] = False
+
             y = None
             if label:
-                y = parse_label(row[pos[label]])
-                if y is None:
-                    report.reject("bad label", line, delimiter.join(row))
-                    continue
+                t = pc.utf8_lower(col[label])
+                is_true = pc.is_in(t, value_set=pa.array(sorted(_TRUE))).to_numpy(
+                    zero_copy_only=False)
+                is_false = pc.is_in(t, value_set=pa.array(sorted(_FALSE))).to_numpy(
+                    zero_copy_only=False)
+                reject("bad label", ~(is_true | is_false))
+                y = is_true.astype(np.float32)
             values = {}
-            bad = False
             for c in numeric:
-                cell = row[pos[c]].strip()
-                if cell == "":
-                    values[c] = np.nan
-                    empty += 1
-                    continue
-                try:
-                    values[c] = float(cell)
-                except ValueError:
-                    bad = True
-                    break
-            if bad:
-                report.reject("non-numeric value in a numeric column", line, delimiter.join(row))
-                continue
+                v, bad, emp = _parse_numbers(col[c])
+                reject("non-numeric value in a numeric column", bad)
+                values[c] = (v, emp)
+            keep = np.flatnonzero(alive)
+            report.read(n)
             for c in numeric:
-                cols[c].append(values[c])
+                v, emp = values[c]
+                empty += int(emp[keep].sum())
+                cols[c].append(v[keep])
             for c in categorical:
-                cols[c].append(row[pos[c]].strip())
+                cols[c].append(_to_str_numpy(col[c].take(pa.array(keep))))
             if label:
-                labels.append(y)
+                labels.append(y[keep])
+            del lines
+    except (pa.ArrowInvalid, EOFError, OSError) as e:
+        if src.error is not None:
+            raise DataValidationError(
+                f"{path}: the compressed stream is truncated or corrupt ({src.error})") from e
+        raise DataValidationError(f"{path}: unreadable CSV ({str(e).splitlines()[0]})") from e
+    finally:
+        src.close()
+    for number, text in invalid:
+        if text.strip():
+            report.read()
+            report.reject("wrong number of fields", number, text.rstrip("\r\n"))
     if empty:
         report.note(f"{empty} empty numeric cells kept as NaN (imputed in the model)")
     if strict:
         report.raise_if_rejects()
-    feats = {c: np.asarray(cols[c], np.float32) for c in numeric}
-    feats.update({c: np.asarray(cols[c], dtype=str) for c in categorical})
-    return feats, (np.asarray(labels, np.float32) if label else None), report
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    feats = {c: cat(cols[c], np.float32) for c in numeric}
+    feats.update({c: cat(cols[c], str) for c in categorical})
+    return feats, (cat(labels, np.float32) if label else None), report

@@ -469,3 +469,118 @@ def _fallback(s, where, fmt, zone, ms, ok) -> None:
         utc[naive] = _local_to_utc(local[naive], zone)
     ms[idx] = np.where(good[inverse], utc[inverse], 0)
     ok[idx] = good[inverse]
+
+
+# --- Arrow columns ---------------------------------------------------------
+
+# The shape of the usual exports' times ("2019-10-01 00:00:00 UTC",
+# "2017-11-25T10:00:00.123", "...Z"), which Arrow's own ISO-8601 cast reads and
+# range-checks (it refuses 2017-02-30 and 25:00, unlike its strptime, which
+# rolls them over). Anything else goes to parse_timestamps.
+_ARROW_ISO = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,3})?( ?UTC|Z)?$"
+)
+
+
+def parse_timestamps_arrow(values, fmt: str = "auto", timezone: str = "UTC"):
+    """``parse_timestamps`` for an Arrow array, vectorised in Arrow compute.
+
+    Strings of the usual shapes (unix seconds/milliseconds as digits,
+    ``YYYY-MM-DD HH:MM:SS[.fff]`` with an optional ``T``, `` UTC`` or ``Z``)
+    are parsed by Arrow's ISO-8601 cast and integer cast; the values these
+    fast paths leave (other forms, and every value that turns out bad) go
+    through ``parse_timestamps`` (numpy, then the reference parser), so both
+    give the same result for every value. Integer and float columns are unix
+    times; Arrow timestamp columns with a time zone are exact instants,
+    without one they are wall-clock times in ``timezone``; date columns are
+    midnight in ``timezone``.
+
+    Args:
+        values: a ``pyarrow.Array`` or ``ChunkedArray``.
+        fmt: as in ``parse_timestamps``.
+        timezone: as in ``parse_timestamps``.
+
+    Returns:
+        ``(ms, ok)`` numpy arrays, as ``parse_timestamps`` returns.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> parse_timestamps_arrow(pa.array(["2019-10-01 00:00:00 UTC"]))[0].tolist()
+        [1569888000000]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    zone = _resolve_zone(timezone)
+    if fmt not in FORMATS and "%" not in fmt:
+        raise ValueError(
+            f"unknown timestamp format {fmt!r}: use one of {FORMATS} "
+            "or a strptime pattern containing '%'"
+        )
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    n = len(values)
+    ms = np.zeros(n, np.int64)
+    ok = np.zeros(n, bool)
+    if n == 0:
+        return ms, ok
+    typ = values.type
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_timestamp(typ):
+        v = values.cast(pa.timestamp("ms", tz=typ.tz)).cast(pa.int64()).fill_null(0).to_numpy()
+        ms[:] = v if typ.tz is not None else _local_to_utc(v, zone)
+        ok[:] = valid
+        ms[~valid] = 0
+        return ms, ok
+    if pa.types.is_date(typ):
+        days = values.cast(pa.date32()).cast(pa.int32()).fill_null(0).to_numpy().astype(np.int64)
+        ms[:] = _local_to_utc(days * _MS_PER_DAY, zone)
+        ok[:] = valid
+        ms[~valid] = 0
+        return ms, ok
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ):
+        kind = np.int64 if pa.types.is_integer(typ) else np.float64
+        arr = values.cast(pa.from_numpy_dtype(kind)).fill_null(0).to_numpy()
+        m, good = parse_timestamps(arr, fmt, timezone)
+        good &= valid
+        return np.where(good, m, 0), good
+    if not (pa.types.is_string(typ) or pa.types.is_large_string(typ)
+            or pa.types.is_dictionary(typ)):
+        return ms, ok  # Not a time: every value is a bad timestamp.
+    s = pc.utf8_trim_whitespace(values.cast(pa.string()).fill_null(""))
+    pending = pc.utf8_length(s).to_numpy(zero_copy_only=False) > 0
+    if fmt in ("auto", "unix", "unix_s", "unix_ms"):
+        digits = pc.match_substring_regex(s, r"^[0-9]{1,18}$").to_numpy(zero_copy_only=False)
+        if fmt == "auto":
+            # Eight digits may be a YYYYMMDD date: the general parser decides.
+            digits &= pc.utf8_length(s).to_numpy(zero_copy_only=False) != 8
+        if digits.any():
+            full = np.zeros(n, np.int64)
+            full[digits] = pc.cast(s.filter(pa.array(digits)), pa.int64()).to_numpy()
+            _from_numbers(full, fmt, ms, ok, digits)
+    if fmt in ("auto", "iso"):
+        iso = pc.match_substring_regex(s, _ARROW_ISO).to_numpy(zero_copy_only=False)
+        iso &= pending & ~ok
+        if iso.any():
+            sub = s.filter(pa.array(iso))
+            aware = pc.match_substring_regex(sub, r"(UTC|Z)$").to_numpy(zero_copy_only=False)
+            core = pc.replace_substring_regex(sub, r" ?UTC$|Z$", "")
+            try:
+                local = pc.cast(core, pa.timestamp("ms")).cast(pa.int64()).to_numpy()
+            except pa.ArrowInvalid:
+                local = None  # Some value out of range: all of them go the slow way.
+            if local is not None:
+                utc = local.copy()
+                if (~aware).any():
+                    utc[~aware] = _local_to_utc(local[~aware], zone)
+                idx = np.flatnonzero(iso)
+                ms[idx] = utc
+                ok[idx] = True
+    rest = pending & ~ok
+    if rest.any():
+        idx = np.flatnonzero(rest)
+        texts = np.array(s.filter(pa.array(rest)).to_pylist(), dtype=str)
+        m, good = parse_timestamps(texts, fmt, timezone)
+        ms[idx] = m
+        ok[idx] = good
+    return ms, ok

@@ -260,6 +260,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--sessions", help="one-row-per-session table with a label column")
     src.add_argument("--dataset", choices=["simulated", "online-shoppers"],
                      help="built-in data: the simulated shop or the bundled UCI Online Shoppers table")
+    src.add_argument("--prepared", metavar="DIR",
+                     help="shards written by `ecomtf prepare purchase` (streamed; for big logs)")
     add_event_log_arguments(parser)
     tab = parser.add_argument_group("session table (--sessions)")
     tab.add_argument("--label-col", default="label", help="0/1 or true/false purchase label column")
@@ -282,6 +284,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--item2vec", action="store_true",
                    help="warm-start item embeddings from skip-gram vectors of the training sequences")
     m.add_argument("--seed", type=int, default=42)
+    m.add_argument("--max-steps", type=int, default=None,
+                   help="with --prepared: training steps (batches) to run (default 1000)")
+    m.add_argument("--backup-dir", default=None,
+                   help="with --prepared: BackupAndRestore directory (resume after a worker dies)")
+    m.add_argument("--backup-every", type=int, default=100, help="steps between backups")
     m.add_argument("--out", default="runs/purchase", help="run directory to write (default runs/purchase)")
 
 
@@ -337,6 +344,10 @@ def online_shoppers_examples(path=None, seed=42, test_fraction=0.3) -> PurchaseD
 
 
 def train_from_args(args) -> pathlib.Path:
+    if args.prepared:
+        from ecomtf.recipes.prepared import train_prepared_from_args
+
+        return train_prepared_from_args(args)
     data = load_data_from_args(args)
     print(f"data: {data.description}; train {len(data.train):,}, test {len(data.test):,}")
     model, metrics = train(

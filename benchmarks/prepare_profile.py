@@ -1,0 +1,127 @@
+"""Where ``prepare`` spends its CPU: seconds per step of one real run, next to pyarrow's bare read.
+
+    .venv/bin/python -m benchmarks.prepare_profile runs/scale/store-1000000.csv
+
+The file is one that ``benchmarks.scale`` writes (a store's monthly export
+schema). The bare ``pyarrow.csv.read_csv`` of the file runs first (the speed
+reference of the scale benchmark), then ``prepare_purchase`` itself with
+timers wrapped around its steps (the functions it calls, patched in place:
+no second copy of its passes). Times are CPU seconds of this process
+(``time.process_time``, all threads), so other jobs on a shared machine
+inflate them less than wall time; steps nest (``partition_examples`` includes
+``finish_events`` and the session and sequence builders).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+import time
+
+from benchmarks.common import machine
+from benchmarks.scale import ROWS_PER_SHARD
+from benchmarks.scale import STORE_SCHEMA
+
+# (module, function, label, depth); partition_examples imports the inner
+# ones at call time, so patching their modules reaches it.
+STEPS = [
+    ("ecomtf.data.prepare", "iter_event_chunks", "pass 1: read + validate (Arrow)", 0),
+    ("ecomtf.data.prepare", "shard_of", "pass 1: CRC-32 partition of users", 0),
+    ("ecomtf.data.prepare", "_PartitionWriter.write_table", "pass 1: write partitions", 0),
+    ("ecomtf.data.prepare", "read_partition", "read partitions (IPC)", 0),
+    ("ecomtf.data.prepare", "partition_examples", "pass 2: partition_examples", 0),
+    ("ecomtf.data.prepare", "finish_events", "dedupe + sort (finish_events)", 1),
+    ("ecomtf.data.sessions", "session_layout", "sessions (session_layout)", 1),
+    ("ecomtf.data.sequences", "session_examples", "examples + padding (session_examples)", 1),
+    ("ecomtf.data.prepare", "_examples_table", "examples -> Arrow table", 1),
+    ("ecomtf.data.prepare", "write_partition", "write examples (IPC)", 0),
+    ("ecomtf.data.prepare", "write_splits", "pass 3: split, Parquet shards, vocabularies", 0),
+]
+
+
+def _timed(fn, label, totals):
+    def wrapper(*args, **kwargs):
+        t = time.process_time()
+        try:
+            out = fn(*args, **kwargs)
+        finally:
+            totals[label] = totals.get(label, 0.0) + time.process_time() - t
+        if hasattr(out, "__next__"):  # a generator: time each batch it yields
+            return _timed_iter(out, label, totals)
+        return out
+
+    return wrapper
+
+
+def _timed_iter(it, label, totals):
+    while True:
+        t = time.process_time()
+        try:
+            item = next(it)
+        except StopIteration:
+            totals[label] = totals.get(label, 0.0) + time.process_time() - t
+            return
+        totals[label] = totals.get(label, 0.0) + time.process_time() - t
+        yield item
+
+
+@contextlib.contextmanager
+def _patched(totals):
+    import importlib
+
+    undo = []
+    for module_name, name, label, _ in STEPS:
+        owner = importlib.import_module(module_name)
+        attr = name
+        if "." in name:
+            cls, attr = name.split(".")
+            owner = getattr(owner, cls, None)
+            if owner is None:
+                continue
+        fn = getattr(owner, attr, None)
+        if fn is None:  # an older ecomtf without this step (to profile it too)
+            continue
+        undo.append((owner, attr, fn))
+        setattr(owner, attr, _timed(fn, label, totals))
+    try:
+        yield
+    finally:
+        for owner, attr, fn in reversed(undo):
+            setattr(owner, attr, fn)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    path = argv[0]
+    import pyarrow.csv as pacsv
+
+    from ecomtf.data import EventSchema
+    from ecomtf.data.prepare import prepare_purchase
+
+    print(f"machine: {machine()}")
+    t, w = time.process_time(), time.perf_counter()
+    rows = pacsv.read_csv(path).num_rows
+    bare_cpu, bare_wall = time.process_time() - t, time.perf_counter() - w
+    totals: dict = {}
+    with tempfile.TemporaryDirectory() as out, _patched(totals):
+        t, w = time.process_time(), time.perf_counter()
+        prepare_purchase(path, EventSchema(**STORE_SCHEMA), out, rows_per_shard=ROWS_PER_SHARD,
+                         max_length=20)
+        cpu, wall = time.process_time() - t, time.perf_counter() - w
+    print(f"{rows:,} rows; CPU s (wall s)")
+    print(f"bare pyarrow read_csv        {bare_cpu:7.2f} ({bare_wall:.2f})")
+    print(f"prepare_purchase             {cpu:7.2f} ({wall:.2f})  = {cpu / bare_cpu:.1f}x the "
+          f"bare read's CPU, {wall / bare_wall:.1f}x its wall time")
+    for _, _, label, depth in STEPS:
+        if label in totals:
+            share = 100 * totals[label] / cpu
+            print(f"  {'  ' * depth}{label:<48}{totals[label]:7.2f}  {share:5.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""prepare_purchase gives the same examples as the in-memory path, in shards."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ecomtf.data import EventSchema
+from ecomtf.data import read_events
+from ecomtf.data.prepare import prepare_purchase
+from ecomtf.data.prepare import read_examples
+from ecomtf.data.prepare import shard_files
+
+SCHEMA = EventSchema(session="session_id", price="price")
+
+
+@pytest.fixture(scope="module")
+def shop_csv(tmp_path_factory):
+    from ecomtf.datasets import simulate_shop
+
+    folder = tmp_path_factory.mktemp("shop")
+    simulate_shop(seed=3).to_csv(folder)
+    return folder / "events.csv"
+
+
+def _by_session(features, labels, session_id):
+    order = np.argsort(session_id, kind="stable")
+    return ({k: v[order] for k, v in features.items()}, labels[order], session_id[order])
+
+
+def _gather(prepared, split):
+    parts = [read_examples(f) for f in shard_files(prepared, split)]
+    feats = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+    labels = np.concatenate([p[1] for p in parts])
+    sessions = np.concatenate([p[2]["session_id"] for p in parts])
+    return _by_session(feats, labels, sessions)
+
+
+def test_prepared_shards_hold_the_in_memory_examples(shop_csv, tmp_path):
+    from ecomtf.recipes.purchase import events_to_examples
+
+    log, report = read_events(shop_csv, SCHEMA)
+    data = events_to_examples(log, max_length=12)
+    manifest = prepare_purchase(shop_csv, SCHEMA, tmp_path / "prep", shards=5, max_length=12)
+    assert manifest["counts"]["rows_read"] == report.rows_read
+    assert manifest["counts"]["rows_kept"] == report.rows_kept
+    assert len(manifest["files"]["train"]) == 5
+    for split, ref in (("train", data.train), ("test", data.test)):
+        feats, labels, sessions = _gather(tmp_path / "prep", split)
+        ref_feats, ref_labels, ref_sessions = _by_session(ref.features, ref.labels, ref.ids)
+        assert sessions.tolist() == ref_sessions.tolist(), split
+        assert labels.tolist() == ref_labels.tolist()
+        assert sorted(feats) == sorted(ref_feats)
+        for k in feats:
+            np.testing.assert_array_equal(feats[k], ref_feats[k], err_msg=k)
+    # Vocabulary and statistics come from the training split only.
+    vocab = [v for v, _ in manifest["vocabulary"]["item_id"]]
+    from ecomtf.data import build_vocabulary
+
+    assert vocab == build_vocabulary(data.train.features["item_id"])
+    written = json.loads((tmp_path / "prep" / "manifest.json").read_text())
+    assert written["split"]["test_from_ms"] == manifest["split"]["test_from_ms"]
+    assert "reject_report" in written
+
+
+def test_prepare_counts_rejects_like_the_reader(tmp_path):
+    path = tmp_path / "e.csv"
+    rows = ["user_id,item_id,event_type,timestamp,session_id,price"]
+    for u in range(6):
+        for k in range(4):
+            ev = "purchase" if (u % 2 and k == 3) else "view"
+            rows.append(f"u{u},i{k},{ev},2024-01-0{1 + u % 3}T10:0{k}:00Z,s{u},{k + 1}.5")
+    rows.append("u1,i1,view,not-a-time,s1,2.0")
+    rows.append("u2,i2,view,2024-01-03T10:00:00Z,s2,-1")
+    rows.append(rows[1])  # a duplicate
+    path.write_text("\n".join(rows) + "\n")
+    m = prepare_purchase(path, SCHEMA, tmp_path / "p", shards=3, max_length=4,
+                         test_fraction=0.4)
+    assert m["reject_report"]["rejected"] == {"bad timestamp": 1, "negative price": 1,
+                                              "duplicate": 1}
+    assert m["counts"]["rows_read"] == 27
