@@ -196,7 +196,7 @@ def _convert(args):
         size = max((float(np.max(np.abs(np.asarray(v, np.float64)))) for k, v in ref.items()
                     if k in diffs and np.asarray(v).size), default=0.0)
         print(f"LiteRT vs TensorFlow on {len(next(iter(inputs.values())))} example rows: "
-              f"max |diff| = {worst:.2e}, relative to max |output| {size:.3g}: {worst / max(size, 1e-12):.2e}")
+              f"max |diff| = {worst:.2e} (relative to max |output| {size:.3g}: {worst / max(size, 1e-12):.2e})")
 
 
 def _predict(args):
