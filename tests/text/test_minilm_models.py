@@ -32,6 +32,9 @@ def _bitext_subset(intents=6, per_intent=16, seed=0):
     return data.take(np.isin(np.arange(len(data)), rows)).split(0.25, seed=seed)
 
 
+# Slow (the `trained` fixture, ~40 s of a 2-core run): the default run keeps one intent-recipe test
+# (test_intent_recipe_with_a_fine_tuned_top_layer_..., the fine-tuned path end to end, its text path checked
+# against the cached one) and the CLI test (head on the frozen encoder).
 @pytest.fixture(scope="module")
 def trained():
     from ecomtf.recipes import intent
@@ -43,6 +46,7 @@ def trained():
     return model, info, train, test
 
 
+@pytest.mark.slow
 def test_intent_recipe_chooses_frozen_or_top_layers_on_validation(trained):
     from ecomtf.layers.minilm_checkpoint import load_minilm
     from ecomtf.recipes import intent
@@ -61,6 +65,7 @@ def test_intent_recipe_chooses_frozen_or_top_layers_on_validation(trained):
     assert top == (info["trainable_layers"] == 0)
 
 
+@pytest.mark.slow
 def test_cached_training_path_is_the_model_path(trained):
     """What the recipe trains over cached states is what the model computes from text."""
     from ecomtf.recipes import intent
