@@ -32,6 +32,9 @@ def _bitext_subset(intents=6, per_intent=16, seed=0):
     return data.take(np.isin(np.arange(len(data)), rows)).split(0.25, seed=seed)
 
 
+# Slow (the `trained` fixture, ~40 s of a 2-core run): the default run keeps one intent-recipe test
+# (test_intent_recipe_with_a_fine_tuned_top_layer_..., the fine-tuned path end to end, its text path checked
+# against the cached one) and the CLI test (head on the frozen encoder).
 @pytest.fixture(scope="module")
 def trained():
     from ecomtf.recipes import intent
@@ -43,6 +46,7 @@ def trained():
     return model, info, train, test
 
 
+@pytest.mark.slow
 def test_intent_recipe_chooses_frozen_or_top_layers_on_validation(trained):
     from ecomtf.layers.minilm_checkpoint import load_minilm
     from ecomtf.recipes import intent
@@ -61,6 +65,7 @@ def test_intent_recipe_chooses_frozen_or_top_layers_on_validation(trained):
     assert top == (info["trainable_layers"] == 0)
 
 
+@pytest.mark.slow
 def test_cached_training_path_is_the_model_path(trained):
     """What the recipe trains over cached states is what the model computes from text."""
     from ecomtf.recipes import intent
@@ -78,6 +83,42 @@ def test_cached_training_path_is_the_model_path(trained):
     frozen = intent.pooled_states(*intent.advance_states(enc, flat, splits, enc.frozen_layers, enc.num_layers))
     if enc.trainable_layers == 0:
         np.testing.assert_allclose(frozen, enc(tf.constant(texts)).numpy(), atol=1e-5)
+
+
+def test_intent_recipe_with_a_fine_tuned_top_layer_trains_calibrates_and_predicts():
+    """trainable_layers=(1,): the fine-tuned model (not the head alone) is the one calibrated and served.
+
+    Calibration runs on logits from the cached states through the fine-tuned
+    layer (it once crashed there: autograph converting the encoder's methods);
+    the calibrated temperature and threshold must be the model's, and text in
+    must give the cached path's answers.
+    """
+    from ecomtf.layers.minilm_checkpoint import load_minilm
+    from ecomtf.recipes import intent
+    from ecomtf.text import metrics as text_metrics
+
+    train, test = _bitext_subset(intents=4, per_intent=10, seed=1)
+    out_of_scope = np.array(["what is the weather in paris", "play some jazz music", "tell me a joke",
+                             "how tall is mount everest"])
+    model, info = intent.train(train, out_of_scope_val=out_of_scope, encoder="minilm", trainable_layers=(1,),
+                               epochs=5, batch_size=16, fine_tune_epochs=1, max_length=16, verbose=0, seed=0)
+    assert info["trainable_layers"] == 1 and model.encoder.trainable_layers == 1
+    assert set(info["val_accuracy_by_trainable_layers"]) == {0, 1} and info["out_of_scope_val_rows"] == 4
+    # The top layer moved from the checkpoint (it was trained), the one below did not.
+    w = load_minilm()["weights"]
+    assert not np.allclose(model.encoder.blocks[-1].query.kernel.numpy(),
+                           w["encoder.layer.5.attention.self.query.weight"].T)
+    np.testing.assert_array_equal(model.encoder.blocks[-2].query.kernel.numpy(),
+                                  w["encoder.layer.4.attention.self.query.weight"].T)
+    # Calibrated: the info's temperature and threshold are the model's.
+    assert model.temperature == pytest.approx(info["temperature"], abs=1e-4)
+    assert model.threshold == pytest.approx(info["threshold"], abs=1e-4) and 0.0 < model.threshold < 1.0
+    # Predicting from raw text equals the cached path used for calibration, and is right on held-out queries.
+    answer = model.classify(test.texts)
+    cached = text_metrics.softmax(intent.cached_logits(model, test.texts, model.encoder.frozen_layers)
+                                  / model.temperature)
+    np.testing.assert_allclose(answer["score"], cached.max(1), atol=1e-4)
+    assert np.mean(answer["intent"] == test.labels) >= 0.75
 
 
 @pytest.mark.slow
