@@ -51,7 +51,13 @@ def shop_dir(tmp_path_factory):
 
 
 def test_a_folder_as_data_is_one_line(shop_dir):
+    # Event logs may be a folder of part files (issue 15); a folder of
+    # unrelated tables is one line naming the file whose columns do not fit.
     result = ecomtf("train", "purchase", "--events", shop_dir, "--out", shop_dir / "run")
+    line = assert_one_line_error(result, "column 'user_id' (for user_id) not found")[0]
+    assert "catalog.csv" in line or "sales.csv" in line, line
+    # A reader that takes one file says so.
+    result = ecomtf("train", "intent", "--data", shop_dir, "--out", shop_dir / "run")
     assert_one_line_error(result, f"{shop_dir}: is a folder; pass a file")
 
 
