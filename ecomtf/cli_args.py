@@ -67,6 +67,18 @@ def schema_from_args(args):
     )
 
 
+def test_from_ms_from_args(args) -> int | None:
+    """``--test-from`` (a time, read in ``--timezone``) as epoch ms, or ``None``."""
+    if not args.test_from:
+        return None
+    from ecomtf.data import parse_timestamps
+
+    ts, ok = parse_timestamps([args.test_from], timezone=args.timezone)
+    if not ok[0]:
+        raise SystemExit(f"--test-from: cannot parse {args.test_from!r}")
+    return int(ts[0])
+
+
 def read_event_log_from_args(args):
     """``(EventLog, RejectReport)`` for ``--events`` and the mapping flags."""
     from ecomtf.data import DataValidationError

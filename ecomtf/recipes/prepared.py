@@ -197,38 +197,12 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     add_event_log_arguments(parser)
 
 
-def _one_line_errors(fn):
-    """Bad input -> one line on stderr and exit code 2 (the CLI's contract), not a traceback."""
-    import functools
-    import sys
-
-    @functools.wraps(fn)
-    def wrapper(args):
-        from ecomtf.data import DataValidationError
-
-        try:
-            return fn(args)
-        except (DataValidationError, FileNotFoundError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            print(f"ecomtf: {first}", file=sys.stderr)
-            raise SystemExit(2) from None
-
-    return wrapper
-
-
-@_one_line_errors
 def prepare_from_args(args) -> pathlib.Path:
     from ecomtf.cli_args import schema_from_args
+    from ecomtf.cli_args import test_from_ms_from_args
     from ecomtf.data.prepare import prepare_purchase
 
-    test_from = None
-    if args.test_from:
-        from ecomtf.data import parse_timestamps
-
-        ts, ok = parse_timestamps([args.test_from], timezone=args.timezone)
-        if not ok[0]:
-            raise SystemExit(f"--test-from: cannot parse {args.test_from!r}")
-        test_from = int(ts[0])
+    test_from = test_from_ms_from_args(args)
     m = prepare_purchase(
         args.events, schema_from_args(args), args.out, shards=args.shards,
         max_length=args.max_length, gap_minutes=args.gap_minutes,
@@ -257,7 +231,6 @@ def _report_text(d: dict) -> str:
     return str(r)
 
 
-@_one_line_errors
 def train_prepared_from_args(args) -> pathlib.Path:
     """``ecomtf train purchase --prepared DIR``."""
     from ecomtf.recipes import purchase

@@ -294,6 +294,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_data_from_args(args) -> PurchaseData:
     from ecomtf.cli_args import read_event_log_from_args
+    from ecomtf.cli_args import test_from_ms_from_args
     from ecomtf.data.table_reader import read_table
 
     chosen = [x for x in (args.events, args.sessions, args.dataset) if x]
@@ -318,14 +319,7 @@ def load_data_from_args(args) -> PurchaseData:
         return data
     log, report = read_event_log_from_args(args)
     print(report)
-    test_from = None
-    if args.test_from:
-        from ecomtf.data import parse_timestamps
-
-        ts, ok = parse_timestamps([args.test_from], timezone=args.timezone)
-        if not ok[0]:
-            raise SystemExit(f"--test-from: cannot parse {args.test_from!r}")
-        test_from = int(ts[0])
+    test_from = test_from_ms_from_args(args)
     data = events_to_examples(log, max_length=args.max_length, gap_minutes=args.gap_minutes,
                               test_from_ms=test_from, test_fraction=args.test_fraction)
     data.reports.insert(0, report)
