@@ -507,10 +507,7 @@ def _sample_lines(path: str, encoding: str, keep_blank: bool = False) -> list[st
                 f"file: {e}; pass encoding=..."
             ) from e
         except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-            raise DataValidationError(
-                f"{name}: the compressed stream is truncated or corrupt ({e}); "
-                "rows before the damage cannot be told apart from a complete file"
-            ) from e
+            raise _corrupt_stream(name, e) from e
     lines = sample.splitlines()
     if len(sample) == _SNIFF_CHARS and len(lines) > 1:
         lines = lines[:-1]  # Probably cut by the sample size.
@@ -781,11 +778,7 @@ def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encodi
     except (pa.ArrowInvalid, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as e:
         src.close()
         if src.error is not None or not isinstance(e, (pa.ArrowInvalid, UnicodeDecodeError)):
-            cause = src.error if src.error is not None else e
-            raise DataValidationError(
-                f"{name}: the compressed stream is truncated or corrupt ({cause}); "
-                "rows before the damage cannot be told apart from a complete file"
-            ) from e
+            raise _corrupt_stream(name, src.error if src.error is not None else e) from e
         text = str(e)
         if isinstance(e, UnicodeDecodeError) or "UTF8" in text or "decode" in text.lower():
             raise DataValidationError(
@@ -889,10 +882,7 @@ def _whitespace_batches(file, positions, n_fields, header_line, delimiter, encod
             f"{name}: cannot decode as {encoding} (line {line + 1}): {e}; pass encoding=..."
         ) from e
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise DataValidationError(
-            f"{name}: the compressed stream is truncated or corrupt ({e}); "
-            "rows before the damage cannot be told apart from a complete file"
-        ) from e
+        raise _corrupt_stream(name, e) from e
     finally:
         stream.close()
     if held is not None and not src.ended_with_line_break and held[1][-1] == line:
@@ -1243,3 +1233,10 @@ def _duplicates(raw, events, ts, numbers, keep, order) -> np.ndarray:
     sorted_key = key[by_key]
     repeat = np.concatenate([[False], sorted_key[1:] == sorted_key[:-1]])
     return np.sort(pos[by_key][repeat])
+
+
+def _corrupt_stream(name: str, error: Exception) -> DataValidationError:
+    return DataValidationError(
+        f"{name}: the compressed stream is truncated or corrupt ({error}); "
+        "rows before the damage cannot be told apart from a complete file"
+    )
