@@ -76,6 +76,9 @@ class EventChunk:
         extra: other mapped columns, ``pyarrow.StringArray``.
         line: int64 line (record) numbers in ``source``.
         source: the file the rows came from.
+        arrow: Arrow copies of ``event_type`` and ``event_raw`` when the
+            reader built them from its dictionary (``prepare`` writes these
+            instead of converting the numpy columns back).
     """
 
     user_id: np.ndarray
@@ -89,6 +92,7 @@ class EventChunk:
     extra: dict
     line: np.ndarray
     source: str = ""
+    arrow: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.user_id)
@@ -1175,15 +1179,20 @@ def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, 
     take = pa.array(keep)
 
     def strings(field):
-        return cols[field].take(take)
+        # Every row kept (the usual case): no copy.
+        return cols[field] if len(keep) == n else cols[field].take(take)
 
     if schema.event_type is None:
         events = np.full(len(keep), schema.default_event_type)
         raw_events = events
+        arrow = {}
     else:
         events = events_all[keep]
         raw_np = np.array(uniq, dtype=str) if uniq else np.zeros(0, "U1")
         raw_events = raw_np[raw_codes[keep]] if len(keep) else np.zeros(0, "U1")
+        kept_codes = pa.array(raw_codes[keep])
+        arrow = {"event_type": pa.array(mapped, pa.string()).take(kept_codes),
+                 "event_raw": d.dictionary.take(kept_codes)}
     return EventChunk(
         user_id=strings("user_id"),
         item_id=strings("item_id"),
@@ -1196,6 +1205,7 @@ def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, 
         extra={name: strings(name) for name in schema.extra},
         line=np.asarray(lines)[keep],
         source=source,
+        arrow=arrow,
     )
 
 
