@@ -489,7 +489,11 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
             mask[gap_rows] = True
             suffix = pc.replace_with_mask(
                 session, pa.array(mask), pa.array(np.strings.add("~", k[gap_rows].astype(str))))
-        tie = _arrow_ranks(suffix)  # sorts as the "<user>/<session>" names within a user
+        # Codes in order of first appearance tell sessions apart; the ids'
+        # string order is needed only between sessions of one user that start
+        # at the same time (below), so the ids are not all sorted.
+        tie = pc.dictionary_encode(suffix).indices.to_numpy(zero_copy_only=False).astype(
+            np.int64)
     else:
         suffix = None
         tie = k
@@ -501,7 +505,8 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
     run = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]])) \
         if n else np.zeros(0, np.int64)
     first = by_key[run]
-    runs = np.lexsort((tie[first], ts[first], user_rank[first]))
+    runs = _session_order(user_rank[first], ts[first], tie[first],
+                          None if suffix is None else suffix.take(pa.array(first)))
     order = by_key[_ranges(run[runs], np.diff(np.append(run, n))[runs])]
 
     if dedupe and n > 1:
@@ -596,6 +601,31 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
     cols["time"] = pa.array(time)
     out = pa.table(cols).replace_schema_metadata({_LENGTH_KEY: str(int(max_length))})
     return out, ex_report, time
+
+
+def _session_order(user, start, code, names) -> np.ndarray:
+    """Sessions sorted by (user, start, session id), given the ids' codes and strings.
+
+    ``names`` (the ids, an Arrow array) are compared only where a user has
+    sessions starting at the same time; ``names=None``: ``code`` already
+    sorts as the ids do.
+    """
+    order = np.lexsort((code, start, user))
+    if names is None or len(order) < 2:
+        return order
+    u, t = user[order], start[order]
+    same = (u[1:] == u[:-1]) & (t[1:] == t[:-1])
+    if not same.any():
+        return order
+    tied = np.zeros(len(order), bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    import pyarrow as pa
+
+    rank = np.zeros(len(order), np.int64)
+    rows = order[tied]
+    rank[rows] = _arrow_ranks(names.take(pa.array(rows)))
+    return np.lexsort((rank, start, user))
 
 
 def _ranges(starts, lengths) -> np.ndarray:
