@@ -766,19 +766,20 @@ def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encodi
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
-        for batch in reader:
+        for batch, seen in _read_ahead(reader, invalid):
             if not batch.num_rows:
                 continue
             cols = {f: batch.column(names[p]) for f, p in positions.items()}
-            lines = _record_numbers(first, kept, batch.num_rows, [b for b, _ in invalid if b])
+            lines = _record_numbers(first, kept, batch.num_rows,
+                                    [b for b, _ in invalid[:seen] if b])
             kept += batch.num_rows
             if held is not None:
                 if last_col is not None:
                     min_len = _min_len(held[0][last_col], min_len)
                 yield held
             held = (cols, lines)
-            _report_invalid(report, invalid[reported:], prefix, tally)
-            reported = len(invalid)
+            _report_invalid(report, invalid[reported:seen], prefix, tally)
+            reported = seen
     except (pa.ArrowInvalid, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as e:
         src.close()
         if src.error is not None or not isinstance(e, (pa.ArrowInvalid, UnicodeDecodeError)):
@@ -798,6 +799,55 @@ def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encodi
             held = _check_unterminated_last_row(held, last_col, min_len, report, prefix + last_text)
     if held is not None:
         yield held
+
+
+def _read_ahead(reader, invalid):
+    """``(batch, rows skipped so far)`` of a CSV reader, the next batch parsed meanwhile.
+
+    Arrow parses one block ahead in a thread (it releases the GIL) while the
+    caller validates the current batch, so parsing and checking overlap on
+    two cores. The reader itself stays single-threaded, which keeps the
+    record numbers of skipped rows; the count of skipped rows is taken when
+    each batch is done, so they are reported exactly as without the thread.
+    At most one parsed batch waits.
+    """
+    import queue
+    import threading
+
+    slots = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def parse():
+        while not stop.is_set():
+            try:
+                item = (reader.read_next_batch(), len(invalid))
+            except StopIteration:
+                item = end
+            except BaseException as e:  # noqa: BLE001  (raised again in the caller's thread)
+                item = e
+            while not stop.is_set():
+                try:
+                    slots.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if item is end or isinstance(item, BaseException):
+                return
+
+    thread = threading.Thread(target=parse, name="ecomtf-csv-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _min_len(column, current):
