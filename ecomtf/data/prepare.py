@@ -373,9 +373,13 @@ def split_by_partition(table, user_ids, shards: int):
 class _Runner:
     """Runs per-partition work in a pool of ``workers`` processes, or in this one.
 
-    Processes are spawned (not forked: the caller may hold TensorFlow or
-    Arrow threads); each works on one partition at a time, so memory is
-    ``workers`` partitions, still flat in the number of rows.
+    Each worker builds one partition at a time, so memory is ``workers``
+    partitions, still flat in the number of rows. The workers are forked
+    when TensorFlow is not loaded (they start at once and do not re-run the
+    caller's script, which a spawned process does); with TensorFlow loaded
+    they are spawned, since TensorFlow's threads do not survive a fork (a
+    script calling ``prepare_purchase`` then needs the usual
+    ``if __name__ == "__main__":`` guard of multiprocessing).
     """
 
     def __init__(self, workers: int):
@@ -386,9 +390,12 @@ class _Runner:
         if self.workers > 1:
             import concurrent.futures
             import multiprocessing
+            import sys
 
+            method = ("fork" if "fork" in multiprocessing.get_all_start_methods()
+                      and "tensorflow" not in sys.modules else "spawn")
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"))
+                self.workers, mp_context=multiprocessing.get_context(method))
         return self
 
     def __exit__(self, *exc):
