@@ -132,7 +132,7 @@ def probe(argv) -> int:
     # prepare's partition workers are child processes: the largest one's peak,
     # and a bound on the whole step's (this process + every worker at that peak).
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    if child:
+    if child and step == "prepare":
         out.update(worker_peak_rss_mb=round(child, 1),
                    total_peak_rss_bound_mb=round(out["peak_rss_mb"]
                                                  + out.get("workers", 1) * child, 1))
