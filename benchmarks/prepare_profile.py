@@ -6,7 +6,8 @@ The file is one that ``benchmarks.scale`` writes (a store's monthly export
 schema). The bare ``pyarrow.csv.read_csv`` of the file runs first (the speed
 reference of the scale benchmark), then ``prepare_purchase`` itself with
 timers wrapped around its steps (the functions it calls, patched in place:
-no second copy of its passes). Times are CPU seconds of this process
+no second copy of its passes), in one process (``workers=1``: the
+partition workers' CPU would not show here). Times are CPU seconds of this process
 (``time.process_time``, all threads), so other jobs on a shared machine
 inflate them less than wall time; steps nest (``partition_examples`` includes
 ``finish_events`` and the session and sequence builders).
@@ -27,15 +28,21 @@ from benchmarks.scale import STORE_SCHEMA
 # ones at call time, so patching their modules reaches it.
 STEPS = [
     ("ecomtf.data.prepare", "iter_event_chunks", "pass 1: read + validate (Arrow)", 0),
-    ("ecomtf.data.prepare", "shard_of", "pass 1: CRC-32 partition of users", 0),
+    ("ecomtf.data.prepare", "split_by_partition", "pass 1: CRC-32 partition of users", 0),
     ("ecomtf.data.prepare", "_PartitionWriter.write_table", "pass 1: write partitions", 0),
     ("ecomtf.data.prepare", "read_partition", "read partitions (IPC)", 0),
     ("ecomtf.data.prepare", "partition_examples", "pass 2: partition_examples", 0),
+    ("ecomtf.data.prepare", "_arrow_ranks", "rank users and session ids", 1),
+    ("ecomtf.data.event_reader", "_duplicates", "duplicates", 1),
+    ("ecomtf.data.prepare", "write_partition", "write examples (IPC)", 0),
+    ("ecomtf.data.prepare", "_split_partition", "pass 3: split, Parquet shards, counts", 0),
+    ("pyarrow.parquet", "write_table", "Parquet writes", 1),
+    ("ecomtf.data.prepare", "_ranked", "vocabulary order (manifest)", 0),
+    # Steps of older versions (before session 4), to profile them too:
     ("ecomtf.data.prepare", "finish_events", "dedupe + sort (finish_events)", 1),
     ("ecomtf.data.sessions", "session_layout", "sessions (session_layout)", 1),
     ("ecomtf.data.sequences", "session_examples", "examples + padding (session_examples)", 1),
     ("ecomtf.data.prepare", "_examples_table", "examples -> Arrow table", 1),
-    ("ecomtf.data.prepare", "write_partition", "write examples (IPC)", 0),
     ("ecomtf.data.prepare", "write_splits", "pass 3: split, Parquet shards, vocabularies", 0),
 ]
 
@@ -107,10 +114,14 @@ def main(argv=None) -> int:
     rows = pacsv.read_csv(path).num_rows
     bare_cpu, bare_wall = time.process_time() - t, time.perf_counter() - w
     totals: dict = {}
+    import inspect
+
+    # In one process (workers=1), so that every step's CPU is this process's.
+    one = {"workers": 1} if "workers" in inspect.signature(prepare_purchase).parameters else {}
     with tempfile.TemporaryDirectory() as out, _patched(totals):
         t, w = time.process_time(), time.perf_counter()
         prepare_purchase(path, EventSchema(**STORE_SCHEMA), out, rows_per_shard=ROWS_PER_SHARD,
-                         max_length=20)
+                         max_length=20, **one)
         cpu, wall = time.process_time() - t, time.perf_counter() - w
     print(f"{rows:,} rows; CPU s (wall s)")
     print(f"bare pyarrow read_csv        {bare_cpu:7.2f} ({bare_wall:.2f})")

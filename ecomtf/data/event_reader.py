@@ -76,6 +76,9 @@ class EventChunk:
         extra: other mapped columns, ``pyarrow.StringArray``.
         line: int64 line (record) numbers in ``source``.
         source: the file the rows came from.
+        arrow: Arrow copies of ``event_type`` and ``event_raw`` when the
+            reader built them from its dictionary (``prepare`` writes these
+            instead of converting the numpy columns back).
     """
 
     user_id: np.ndarray
@@ -89,6 +92,7 @@ class EventChunk:
     extra: dict
     line: np.ndarray
     source: str = ""
+    arrow: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.user_id)
@@ -762,19 +766,20 @@ def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encodi
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
-        for batch in reader:
+        for batch, seen in _read_ahead(reader, invalid):
             if not batch.num_rows:
                 continue
             cols = {f: batch.column(names[p]) for f, p in positions.items()}
-            lines = _record_numbers(first, kept, batch.num_rows, [b for b, _ in invalid if b])
+            lines = _record_numbers(first, kept, batch.num_rows,
+                                    [b for b, _ in invalid[:seen] if b])
             kept += batch.num_rows
             if held is not None:
                 if last_col is not None:
                     min_len = _min_len(held[0][last_col], min_len)
                 yield held
             held = (cols, lines)
-            _report_invalid(report, invalid[reported:], prefix, tally)
-            reported = len(invalid)
+            _report_invalid(report, invalid[reported:seen], prefix, tally)
+            reported = seen
     except (pa.ArrowInvalid, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as e:
         src.close()
         if src.error is not None or not isinstance(e, (pa.ArrowInvalid, UnicodeDecodeError)):
@@ -794,6 +799,55 @@ def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encodi
             held = _check_unterminated_last_row(held, last_col, min_len, report, prefix + last_text)
     if held is not None:
         yield held
+
+
+def _read_ahead(reader, invalid):
+    """``(batch, rows skipped so far)`` of a CSV reader, the next batch parsed meanwhile.
+
+    Arrow parses one block ahead in a thread (it releases the GIL) while the
+    caller validates the current batch, so parsing and checking overlap on
+    two cores. The reader itself stays single-threaded, which keeps the
+    record numbers of skipped rows; the count of skipped rows is taken when
+    each batch is done, so they are reported exactly as without the thread.
+    At most one parsed batch waits.
+    """
+    import queue
+    import threading
+
+    slots = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def parse():
+        while not stop.is_set():
+            try:
+                item = (reader.read_next_batch(), len(invalid))
+            except StopIteration:
+                item = end
+            except BaseException as e:  # noqa: BLE001  (raised again in the caller's thread)
+                item = e
+            while not stop.is_set():
+                try:
+                    slots.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if item is end or isinstance(item, BaseException):
+                return
+
+    thread = threading.Thread(target=parse, name="ecomtf-csv-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _min_len(column, current):
@@ -1175,15 +1229,20 @@ def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, 
     take = pa.array(keep)
 
     def strings(field):
-        return cols[field].take(take)
+        # Every row kept (the usual case): no copy.
+        return cols[field] if len(keep) == n else cols[field].take(take)
 
     if schema.event_type is None:
         events = np.full(len(keep), schema.default_event_type)
         raw_events = events
+        arrow = {}
     else:
         events = events_all[keep]
         raw_np = np.array(uniq, dtype=str) if uniq else np.zeros(0, "U1")
         raw_events = raw_np[raw_codes[keep]] if len(keep) else np.zeros(0, "U1")
+        kept_codes = pa.array(raw_codes[keep])
+        arrow = {"event_type": pa.array(mapped, pa.string()).take(kept_codes),
+                 "event_raw": d.dictionary.take(kept_codes)}
     return EventChunk(
         user_id=strings("user_id"),
         item_id=strings("item_id"),
@@ -1196,6 +1255,7 @@ def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, 
         extra={name: strings(name) for name in schema.extra},
         line=np.asarray(lines)[keep],
         source=source,
+        arrow=arrow,
     )
 
 

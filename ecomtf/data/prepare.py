@@ -26,12 +26,10 @@ import json
 import os
 import pathlib
 import shutil
-import zlib
 
 import numpy as np
 
 from ecomtf.data.event_reader import EventChunk
-from ecomtf.data.event_reader import finish_events
 from ecomtf.data.event_reader import iter_event_chunks
 from ecomtf.data.reject_report import DataValidationError
 from ecomtf.data.reject_report import RejectReport
@@ -40,25 +38,78 @@ from ecomtf.data.schema import EventSchema
 MANIFEST = "manifest.json"
 LABEL = "label"
 _META = ("session_id", "user_id", "time")
+# Final shards: no compression (writing it cost more than a third of a shard's
+# write), dictionary pages for the item and event strings only (session ids are
+# unique: a dictionary there is wasted work).
+SHARD_WRITE_OPTIONS = {
+    "compression": "none",
+    "use_dictionary": ["item_id.list.element", "event_type.list.element"],
+}
+# Temporaries between passes: Arrow IPC, uncompressed (written and read once,
+# on this machine: LZ4 cost 4x the write).
+_IPC_OPTIONS = {"compression": None}
+# Schema metadata of an examples table: the length T its sequences are padded to.
+_LENGTH_KEY = "ecomtf.max_length"
 
 
 def shard_of(user_ids, shards: int) -> np.ndarray:
     """Partition of each user id: CRC-32 of its UTF-8 bytes modulo ``shards``.
 
     Stable across processes and machines (unlike Python's ``hash``), so a
-    Beam or multi-process run sends a user to the same partition.
+    Beam or multi-process run sends a user to the same partition. The CRC is
+    ``zlib.crc32``'s, computed for all rows at once (``_crc32``).
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     a = user_ids if isinstance(user_ids, (pa.Array, pa.ChunkedArray)) else pa.array(
         np.asarray(user_ids).astype(str))
     if isinstance(a, pa.ChunkedArray):
         a = a.combine_chunks()
-    d = pc.dictionary_encode(a)
-    h = np.array([zlib.crc32(u.encode("utf-8")) % shards for u in d.dictionary.to_pylist()],
-                 np.int64)
-    return h[d.indices.to_numpy(zero_copy_only=False)] if len(h) else np.zeros(0, np.int64)
+    return (_crc32(a) % np.uint32(shards)).astype(np.int64)
+
+
+def _crc_table() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1)
+    return table.astype(np.uint32)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def _crc32(a) -> np.ndarray:
+    """``zlib.crc32`` of each string of an Arrow string array (uint32), vectorised.
+
+    The table-driven CRC runs one byte position at a time over every value
+    still that long (values sorted by length), so the work is the total
+    number of bytes, in numpy, with no Python call per row.
+    """
+    import pyarrow as pa
+
+    if a.null_count:
+        a = a.fill_null("")
+    if pa.types.is_large_string(a.type):
+        a = a.cast(pa.string())
+    n = len(a)
+    crc = np.full(n, 0xFFFFFFFF, np.uint32)
+    if n == 0:
+        return crc
+    _, offsets_buf, data_buf = a.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int32, n + 1, a.offset * 4).astype(np.int64)
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    by_length = np.argsort(-lengths, kind="stable")
+    start = offsets[:-1][by_length]
+    longest = lengths[by_length]
+    c = crc[by_length]
+    # still[j]: how many values have more than j bytes (a prefix of by_length).
+    still = np.searchsorted(-longest, -np.arange(int(longest[0]) if n else 0), side="left")
+    for j, m in enumerate(still.tolist()):
+        byte = data[start[:m] + j]
+        c[:m] = _CRC_TABLE[(c[:m] ^ byte) & 0xFF] ^ (c[:m] >> 8)
+    crc[by_length] = c
+    return crc ^ np.uint32(0xFFFFFFFF)
 
 
 def _chunk_table(chunk: EventChunk):
@@ -66,7 +117,10 @@ def _chunk_table(chunk: EventChunk):
 
     cols = {
         "user_id": chunk.user_id, "item_id": chunk.item_id,
-        "event_type": pa.array(chunk.event_type), "event_raw": pa.array(chunk.event_raw),
+        "event_type": chunk.arrow["event_type"] if "event_type" in chunk.arrow
+        else pa.array(chunk.event_type),
+        "event_raw": chunk.arrow["event_raw"] if "event_raw" in chunk.arrow
+        else pa.array(chunk.event_raw),
         "timestamp": pa.array(chunk.timestamp), "line": pa.array(chunk.line),
     }
     if chunk.session_id is not None:
@@ -79,56 +133,15 @@ def _chunk_table(chunk: EventChunk):
     return pa.table(cols)
 
 
-def _table_chunk(table) -> EventChunk:
-    from ecomtf.data.event_reader import _to_str_numpy
-
-    def col(name):
-        return table.column(name).combine_chunks() if name in table.column_names else None
-
-    def num(name):
-        c = col(name)
-        return None if c is None else c.to_numpy(zero_copy_only=False)
-
-    return EventChunk(
-        user_id=col("user_id"), item_id=col("item_id"),
-        event_type=_to_str_numpy(col("event_type")), event_raw=_to_str_numpy(col("event_raw")),
-        timestamp=num("timestamp").astype(np.int64), session_id=col("session_id"),
-        quantity=num("quantity"), price=num("price"),
-        extra={n[6:]: col(n) for n in table.column_names if n.startswith("extra:")},
-        line=num("line").astype(np.int64),
-    )
-
-
-def _examples_table(features: dict, labels, session_id, user_id, time):
-    import pyarrow as pa
-
-    from ecomtf.data.sequences import _Coded
-
-    cols = {}
-    for name, v in features.items():
-        if isinstance(v, _Coded):
-            cols[name] = pa.FixedSizeListArray.from_arrays(v.to_arrow(), v.shape[1])
-            continue
-        v = np.asarray(v)
-        flat = pa.array(v.reshape(-1).astype(str) if v.dtype.kind == "U" else v.reshape(-1))
-        cols[name] = pa.FixedSizeListArray.from_arrays(flat, v.shape[1]) if v.ndim == 2 else flat
-    cols[LABEL] = pa.array(np.asarray(labels, np.float32))
-    cols["session_id"] = pa.array(np.asarray(session_id).astype(str))
-    cols["user_id"] = pa.array(np.asarray(user_id).astype(str))
-    cols["time"] = pa.array(np.asarray(time, np.int64))
-    return pa.table(cols)
-
-
 def write_partition(table, path) -> None:
-    """Writes a temporary partition file (Arrow IPC, LZ4): what pass 2 or 3 reads back.
+    """Writes a temporary partition file (Arrow IPC): what pass 2 or 3 reads back.
 
     Temporary files are written once and read once by this machine, so
-    Arrow's own format is used instead of Parquet: it cost about a quarter of
-    Parquet's CPU per partition (no encoding, one fast codec).
+    Arrow's own format is used instead of Parquet (no encoding), uncompressed.
     """
     import pyarrow as pa
 
-    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    options = pa.ipc.IpcWriteOptions(**_IPC_OPTIONS)
     with pa.OSFile(os.fspath(path), "wb") as sink, pa.ipc.new_file(
             sink, table.schema, options=options) as writer:
         writer.write_table(table)
@@ -150,7 +163,7 @@ class _PartitionWriter:
 
         self._sink = pa.OSFile(os.fspath(path), "wb")
         self._writer = pa.ipc.new_file(self._sink, schema,
-                                       options=pa.ipc.IpcWriteOptions(compression="lz4"))
+                                       options=pa.ipc.IpcWriteOptions(**_IPC_OPTIONS))
 
     def write_table(self, table):
         self._writer.write_table(table)
@@ -161,27 +174,64 @@ class _PartitionWriter:
 
 
 def read_examples(path) -> tuple[dict, np.ndarray, dict]:
-    """``(features, labels, meta)`` numpy arrays of one shard file (for tests and tools)."""
+    """``(features, labels, meta)`` numpy arrays of one shard file (for tests and tools).
+
+    Sequence features come back padded on the left to [N, T], as
+    ``session_purchase_examples`` returns them.
+    """
     import pyarrow.parquet as pq
 
     return _columns_to_numpy(pq.read_table(path))
 
 
-def _columns_to_numpy(table):
+def pad_sequences(lists, length: int) -> np.ndarray:
+    """A list column (variable-length sequences) -> a [N, length] numpy array, padded on the left.
+
+    Strings are padded with ``""`` (str array), numbers with 0; the last event
+    of a sequence is always in the last column, as in ``SequenceExamples``.
+
+    Example:
+        >>> pad_sequences(pa.array([["a"], ["b", "c"]]), 3)
+        array([['', '', 'a'], ['', 'b', 'c']], dtype='<U1')
+    """
     import pyarrow as pa
 
     from ecomtf.data.event_reader import _to_str_numpy
 
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    n = len(lists)
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    lengths = np.diff(offsets)
+    values = lists.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    flat = _to_str_numpy(values) if text else values.to_numpy(zero_copy_only=False)
+    if text:
+        out = np.full((n, length), "", dtype=flat.dtype if len(flat) else "U1")
+    else:
+        out = np.zeros((n, length), flat.dtype)
+    if len(flat):
+        row = np.repeat(np.arange(n), lengths)
+        # Position within the sequence, shifted so the last event lands at length - 1.
+        column = np.arange(len(flat)) - np.repeat(offsets[:-1] - offsets[0] + lengths - length,
+                                                  lengths)
+        out[row, column] = flat
+    return out
+
+
+def _columns_to_numpy(table, length: int | None = None):
+    import pyarrow as pa
+
+    from ecomtf.data.event_reader import _to_str_numpy
+
+    if length is None:
+        length = int((table.schema.metadata or {})[_LENGTH_KEY.encode()])
     features, meta = {}, {}
     labels = None
     for name in table.column_names:
         c = table.column(name).combine_chunks()
-        if pa.types.is_fixed_size_list(c.type):
-            width = c.type.list_size
-            values = c.flatten()
-            arr = (_to_str_numpy(values) if pa.types.is_string(values.type)
-                   else values.to_numpy(zero_copy_only=False))
-            features[name] = arr.reshape(len(c), width)
+        if pa.types.is_list(c.type):
+            features[name] = pad_sequences(c, length)
         elif name == LABEL:
             labels = c.to_numpy(zero_copy_only=False)
         elif pa.types.is_string(c.type):
@@ -206,6 +256,7 @@ def prepare_purchase(
     dedupe: bool = True,
     strict: bool = False,
     verbose: bool = False,
+    workers: int | None = None,
     **read_options,
 ) -> dict:
     """Turns an event log into train/test example shards for the purchase model.
@@ -224,11 +275,14 @@ def prepare_purchase(
         shards: number of user-hash partitions; default from ``rows_per_shard``
             and the input's size (about 140 bytes of CSV per row).
         rows_per_shard: target rows per partition (bounds memory: one
-            partition is in memory at a time).
+            partition per worker is in memory at a time).
         max_length, gap_minutes, test_fraction, test_from_ms, purchase_event:
             as in ``events_to_examples``.
         dedupe, strict: as in ``read_events``.
         verbose: print progress.
+        workers: processes building partitions in parallel (default: the
+            usable cores, at most ``shards``; 1 runs everything in this
+            process).
         **read_options: ``delimiter``, ``header``, ``encoding``,
             ``allowed_event_types``, ``na_values`` for the reader.
 
@@ -239,8 +293,6 @@ def prepare_purchase(
         >>> m = prepare_purchase("events.csv", EventSchema(), "prepared/shop")
         >>> m["counts"]["train_examples"]
     """
-    import pyarrow as pa
-
     out = pathlib.Path(out_dir)
     if out.exists():
         for old in list(out.glob("*.parquet")) + [out / MANIFEST]:
@@ -252,45 +304,141 @@ def prepare_purchase(
         shards = max(1, int(np.ceil(_estimate_rows(events) / rows_per_shard)))
     source = os.path.basename(os.fspath(events).rstrip("/"))
     report = RejectReport(source=source)
+    options = dict(dedupe=dedupe, gap_minutes=gap_minutes, max_length=max_length,
+                   purchase_event=purchase_event)
+    with _Runner(default_workers(shards) if workers is None else workers) as runner:
+        # Pass 1: stream record batches into user-hash partitions (the
+        # workers start meanwhile).
+        runner.warm_up()
+        writers = {}
+        try:
+            for chunk in iter_event_chunks(events, schema, report, **read_options):
+                for s, sub in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
+                    if s not in writers:
+                        writers[s] = _PartitionWriter(parts / f"part-{s:05d}.arrow", sub.schema)
+                    writers[s].write_table(sub)
+                if verbose:
+                    print(f"read {report.rows_read:,} rows", flush=True)
+        finally:
+            for w in writers.values():
+                w.close()
 
-    # Pass 1: stream record batches into user-hash partitions.
-    writers = {}
-    try:
-        for chunk in iter_event_chunks(events, schema, report, **read_options):
-            table = _chunk_table(chunk)
-            part = shard_of(chunk.user_id, shards)
-            for s in np.unique(part).tolist():
-                sub = table.filter(pa.array(part == s))
-                if s not in writers:
-                    writers[s] = _PartitionWriter(parts / f"part-{s:05d}.arrow", sub.schema)
-                writers[s].write_table(sub)
+        # Pass 2: per partition (in parallel), dedupe, sessions, examples.
+        times = []
+        example_report = RejectReport(source="session_purchase_examples")
+        done = 0
+        for result in runner.map(_build_partition_file,
+                                 [(parts, s, options) for s in sorted(writers)]):
+            dup_report, ex_report, ex_time = result
+            report.merge(dup_report)  # duplicates, in partition order
+            example_report.merge(ex_report)
+            times.append(ex_time)
+            done += 1
             if verbose:
-                print(f"read {report.rows_read:,} rows", flush=True)
-    finally:
-        for w in writers.values():
-            w.close()
+                print(f"partition {done}/{len(writers)}: {len(ex_time):,} examples", flush=True)
+        return write_splits(out, shards, times, report, example_report,
+                            source=os.fspath(events), max_length=max_length,
+                            gap_minutes=gap_minutes, test_fraction=test_fraction,
+                            test_from_ms=test_from_ms, strict=strict, verbose=verbose,
+                            runner=runner)
 
-    # Pass 2: per partition, dedupe, sessions, examples.
-    times = []
-    example_report = RejectReport(source="session_purchase_examples")
-    for s in range(shards):
-        path = parts / f"part-{s:05d}.arrow"
-        if not path.exists():
-            continue
-        table, ex_report, ex_time = partition_examples(
-            read_partition(path), report, dedupe=dedupe, gap_minutes=gap_minutes,
-            max_length=max_length, purchase_event=purchase_event)
-        path.unlink()
-        example_report.merge(ex_report)
-        write_partition(table, parts / f"examples-{s:05d}.arrow")
-        del table
-        times.append(ex_time)
-        if verbose:
-            print(f"partition {s + 1}/{shards}: {len(ex_time):,} examples", flush=True)
-    return write_splits(out, shards, times, report, example_report, source=os.fspath(events),
-                        max_length=max_length, gap_minutes=gap_minutes,
-                        test_fraction=test_fraction, test_from_ms=test_from_ms, strict=strict,
-                        verbose=verbose)
+
+def default_workers(shards: int) -> int:
+    """Processes for the per-partition passes: the usable cores, at most one per partition."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, shards))
+
+
+def split_by_partition(table, user_ids, shards: int):
+    """``(partition, rows)`` pairs of a record batch's table, rows in file order.
+
+    One stable sort by partition and one gather, then slices: the cost does
+    not grow with the number of partitions (a filter per partition did).
+    """
+    import pyarrow as pa
+
+    part = shard_of(user_ids, shards)
+    order = np.argsort(part, kind="stable")
+    counts = np.bincount(part, minlength=shards)
+    ordered = table.take(pa.array(order))
+    at = 0
+    for s in np.flatnonzero(counts).tolist():
+        yield s, ordered.slice(at, int(counts[s]))
+        at += int(counts[s])
+
+
+class _Runner:
+    """Runs per-partition work in a pool of ``workers`` processes, or in this one.
+
+    Each worker builds one partition at a time, so memory is ``workers``
+    partitions, still flat in the number of rows. The workers are forked
+    when TensorFlow is not loaded (they start at once and do not re-run the
+    caller's script, which a spawned process does); with TensorFlow loaded
+    they are spawned, since TensorFlow's threads do not survive a fork (a
+    script calling ``prepare_purchase`` then needs the usual
+    ``if __name__ == "__main__":`` guard of multiprocessing).
+    """
+
+    def __init__(self, workers: int):
+        self.workers = max(1, int(workers))
+        self._pool = None
+
+    def __enter__(self):
+        if self.workers > 1:
+            import concurrent.futures
+            import multiprocessing
+            import sys
+
+            method = ("fork" if "fork" in multiprocessing.get_all_start_methods()
+                      and "tensorflow" not in sys.modules else "spawn")
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context(method))
+        return self
+
+    def __exit__(self, *exc):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def warm_up(self):
+        """Starts the workers now (they import numpy and pyarrow while this process reads)."""
+        if self._pool is not None:
+            for _ in range(self.workers):
+                self._pool.submit(_warm_up)
+
+    def map(self, fn, items):
+        """``fn(item)`` for each item, results in order."""
+        if self._pool is None:
+            return map(fn, items)
+        return self._pool.map(fn, items)
+
+
+def _warm_up():
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+
+def build_partition(table, parts, s: int, **options):
+    """Pass 2 for one partition: its events -> ``parts/examples-<s>.arrow``.
+
+    What both the local path and the Beam pipeline run per partition.
+    Returns ``(duplicates report, examples report, session start times)``.
+    """
+    report = RejectReport()
+    examples, ex_report, times = partition_examples(table, report, **options)
+    write_partition(examples, pathlib.Path(parts) / f"examples-{s:05d}.arrow")
+    return report, ex_report, times
+
+
+def _build_partition_file(args):
+    parts, s, options = args
+    path = pathlib.Path(parts) / f"part-{s:05d}.arrow"
+    table = read_partition(path)
+    path.unlink()
+    return build_partition(table, parts, s, **options)
 
 
 def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
@@ -298,36 +446,240 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
                        purchase_event: str = "purchase"):
     """One partition's events (a table from pass 1) -> its purchase examples.
 
-    Duplicates are dropped and counted in ``report``; sessions and examples
-    are built as ``events_to_examples`` builds them. Returns ``(examples
-    table, the examples' RejectReport, session start times)``. The Beam
-    pipeline (``ecomtf.data.prepare_beam``) runs this same function per key.
+    The examples are those ``events_to_examples`` builds from the same users
+    (``finish_events``, ``sessionize``, ``session_purchase_examples``), found
+    with one sort of integer codes instead of three: rows are sorted by
+    (session, time, file order), sessions by (user, start, session id), and
+    duplicates (which share user, session and time, so sit in one run of that
+    order) are dropped and counted in ``report``. Sequences are written
+    variable-length (only the real events; ``pad_sequences`` pads them on the
+    left when read), so a session of 2 events costs 2 values, not
+    ``max_length``. Returns ``(examples table, the examples' RejectReport,
+    session start times)``. The Beam pipeline (``ecomtf.data.prepare_beam``)
+    runs this same function per key.
     """
-    from ecomtf.data.sequences import session_examples
-    from ecomtf.data.sessions import session_layout
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    log = finish_events(_table_chunk(table), report, dedupe=dedupe)
-    # session_purchase_examples(sessionize(log)) on int codes: session names
-    # are built for the examples only, string features stay codes until Arrow.
-    ordered, code, names = session_layout(log, gap_seconds=gap_minutes * 60)
-    del log
-    extra = ("price",) if ordered.price is not None else ()
-    ex = session_examples(ordered, code, names, RejectReport(source="session_purchase_examples"),
-                          max_length=max_length, purchase_event=purchase_event,
-                          extra_columns=extra, coded=True)
-    del ordered, code
-    return (_examples_table(ex.features, ex.labels, ex.session_id, ex.user_id, ex.time),
-            ex.report, ex.time)
+    from ecomtf.data.event_reader import _Lazy
+    from ecomtf.data.event_reader import _duplicates
+
+    if gap_minutes < 0:
+        raise ValueError(f"gap_seconds must be >= 0, got {gap_minutes * 60}")
+    ex_report = RejectReport(source="session_purchase_examples")
+    n = table.num_rows
+
+    def col(name):
+        if name not in table.column_names:
+            return None
+        c = table.column(name)
+        return c.combine_chunks() if c.num_chunks != 1 else c.chunk(0)
+
+    user = col("user_id")
+    ts = col("timestamp").to_numpy().astype(np.int64, copy=False)
+    user_rank = _arrow_ranks(user)
+    session = col("session_id")
+
+    # Sessions (sessionize): the given ids, namespaced per user; rows with an
+    # empty id (or all rows, without the column) split by inactivity gaps.
+    if session is not None:
+        session = pc.utf8_trim_whitespace(session.fill_null("") if session.null_count else session)
+        gap_rows = np.flatnonzero(pc.equal(pc.utf8_length(session), 0).to_numpy(
+            zero_copy_only=False))
+    else:
+        gap_rows = np.arange(n)
+    k = np.zeros(n, np.int64)
+    if len(gap_rows):
+        o = gap_rows[np.lexsort((ts[gap_rows], user_rank[gap_rows]))]
+        u, t = user_rank[o], ts[o]
+        new_user = np.concatenate([[True], u[1:] != u[:-1]])
+        gap = np.concatenate([[False], np.diff(t) > gap_minutes * 60 * 1000.0])
+        count = np.cumsum(new_user | gap)
+        k[o] = count - np.maximum.accumulate(np.where(new_user, count, 0))
+    if session is not None:
+        suffix = session
+        if len(gap_rows):
+            mask = np.zeros(n, bool)
+            mask[gap_rows] = True
+            suffix = pc.replace_with_mask(
+                session, pa.array(mask), pa.array(np.strings.add("~", k[gap_rows].astype(str))))
+        # Codes in order of first appearance tell sessions apart; the ids'
+        # string order is needed only between sessions of one user that start
+        # at the same time (below), so the ids are not all sorted.
+        tie = pc.dictionary_encode(suffix).indices.to_numpy(zero_copy_only=False).astype(
+            np.int64)
+    else:
+        suffix = None
+        tie = k
+    key = user_rank * (int(tie.max(initial=0)) + 1) + tie
+
+    # Rows by (session, time, file order); sessions by (user, start, id).
+    by_key = np.lexsort((ts, key))
+    sorted_key = key[by_key]
+    run = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]])) \
+        if n else np.zeros(0, np.int64)
+    first = by_key[run]
+    runs = _session_order(user_rank[first], ts[first], tie[first],
+                          None if suffix is None else suffix.take(pa.array(first)))
+    order = by_key[_ranges(run[runs], np.diff(np.append(run, n))[runs])]
+
+    if dedupe and n > 1:
+        raw = {"user_id": user_rank, "item_id": _Lazy(col("item_id")),
+               "event_type": _Lazy(col("event_raw"))}
+        if session is not None:
+            raw["session_id"] = _Lazy(col("session_id"))
+        raw.update({name[6:]: _Lazy(col(name)) for name in table.column_names
+                    if name.startswith("extra:")})
+        numbers = {name: col(name).to_numpy(zero_copy_only=False)
+                   for name in ("quantity", "price") if name in table.column_names}
+        dup = _duplicates(raw, _Lazy(col("event_type")), ts, numbers, np.arange(n), order)
+        if len(dup):
+            from types import SimpleNamespace
+
+            from ecomtf.data.event_reader import _describe_row
+
+            raw["user_id"] = _Lazy(user)
+            row = SimpleNamespace(event_raw=raw["event_type"], timestamp=ts,
+                                  quantity=numbers.get("quantity"), price=numbers.get("price"))
+            line = col("line").to_numpy()
+            for i in dup[: report.max_examples]:
+                report.reject("duplicate", line=int(line[i]), row=_describe_row(raw, row, i))
+            if len(dup) > report.max_examples:
+                report.reject("duplicate", n=len(dup) - report.max_examples)
+            drop = np.zeros(n, bool)
+            drop[dup] = True
+            order = order[~drop[order]]
+
+    # One example per session (session_purchase_examples).
+    m = len(order)
+    sk = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], sk[1:] != sk[:-1]])) if m \
+        else np.zeros(0, np.int64)
+    ends = np.append(starts[1:], m).astype(np.int64)
+    ex_report.read(len(starts))
+    is_buy = pc.equal(col("event_type"), purchase_event).to_numpy(zero_copy_only=False)[order]
+    first_buy = np.minimum.reduceat(np.where(is_buy, np.arange(m), m), starts) if m \
+        else np.zeros(0, np.int64)
+    has_buy = first_buy < ends
+    cut = np.where(has_buy, first_buy, ends)
+    keep = cut > starts  # min_events = 1
+
+    def session_names(rows):
+        src = pa.array(order[rows])
+        s = suffix.take(src) if suffix is not None else pa.array(k[order[rows]].astype(str))
+        return pc.binary_join_element_wise(user.take(src), s, "/")
+
+    dropped = np.flatnonzero(~keep)
+    if len(dropped):
+        reason = "too few events before the purchase"
+        for name in session_names(starts[dropped[: ex_report.max_examples]]).to_pylist():
+            ex_report.reject(reason, row=f"session {name}")
+        if len(dropped) > ex_report.max_examples:
+            ex_report.reject(reason, n=len(dropped) - ex_report.max_examples)
+        ex_report.note("sessions need at least min_events=1 events to be kept")
+    starts, cut, labels = starts[keep], cut[keep], has_buy[keep]
+    lo = np.maximum(starts, cut - int(max_length))
+    lengths = cut - lo
+    src = order[_ranges(lo, lengths)]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    heads = offsets[:-1]
+
+    def listed(values):
+        return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+    take = pa.array(src)
+    t = ts[src]
+    step = np.zeros(len(src), np.float64)
+    step[1:] = np.diff(t) / 1000.0
+    step[heads[heads < len(src)]] = 0.0  # the first event of a sequence
+    dwell = np.zeros(len(src), np.float64)
+    dwell[:-1] = step[1:]
+    dwell[offsets[1:][lengths > 0] - 1] = 0.0  # the last event of a sequence
+    cols = {
+        "item_id": listed(col("item_id").take(take)),
+        "event_type": listed(col("event_type").take(take)),
+        "time_delta": listed(pa.array(step.astype(np.float32))),
+        "dwell_time": listed(pa.array(dwell.astype(np.float32))),
+    }
+    if "price" in table.column_names:
+        price = col("price").to_numpy(zero_copy_only=False)[src]
+        nan = np.isnan(price)
+        if nan.any():
+            ex_report.note(f"{int(nan.sum()):,} missing price values in sequences set to 0")
+        cols["price"] = listed(pa.array(np.where(nan, 0.0, price).astype(np.float32)))
+    first_rows = order[starts]
+    time = ts[first_rows]
+    cols[LABEL] = pa.array(labels.astype(np.float32))
+    cols["session_id"] = session_names(starts)
+    cols["user_id"] = user.take(pa.array(first_rows))
+    cols["time"] = pa.array(time)
+    out = pa.table(cols).replace_schema_metadata({_LENGTH_KEY: str(int(max_length))})
+    return out, ex_report, time
+
+
+def _session_order(user, start, code, names) -> np.ndarray:
+    """Sessions sorted by (user, start, session id), given the ids' codes and strings.
+
+    ``names`` (the ids, an Arrow array) are compared only where a user has
+    sessions starting at the same time; ``names=None``: ``code`` already
+    sorts as the ids do.
+    """
+    order = np.lexsort((code, start, user))
+    if names is None or len(order) < 2:
+        return order
+    u, t = user[order], start[order]
+    same = (u[1:] == u[:-1]) & (t[1:] == t[:-1])
+    if not same.any():
+        return order
+    tied = np.zeros(len(order), bool)
+    tied[1:] |= same
+    tied[:-1] |= same
+    import pyarrow as pa
+
+    rank = np.zeros(len(order), np.int64)
+    rows = order[tied]
+    rank[rows] = _arrow_ranks(names.take(pa.array(rows)))
+    return np.lexsort((rank, start, user))
+
+
+def _ranges(starts, lengths) -> np.ndarray:
+    """``concatenate([arange(s, s + l) for s, l in zip(starts, lengths)])``, vectorised."""
+    starts = np.asarray(starts, np.int64)
+    lengths = np.asarray(lengths, np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(total)
+
+
+def _arrow_ranks(a) -> np.ndarray:
+    """Each row's rank among the distinct strings of ``a`` (int64), sorted by Arrow.
+
+    Arrow sorts strings by their UTF-8 bytes, which is code point order: the
+    order numpy sorts them in (``ecomtf.data.sessions.string_ranks``).
+    """
+    import pyarrow.compute as pc
+
+    if len(a) == 0:
+        return np.zeros(0, np.int64)
+    d = pc.dictionary_encode(a.fill_null("") if a.null_count else a)
+    order = pc.sort_indices(d.dictionary).to_numpy()
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[d.indices.to_numpy(zero_copy_only=False)]
 
 
 def write_splits(out, shards: int, times, report: RejectReport, example_report: RejectReport, *,
                  source: str, max_length: int, gap_minutes: float, test_fraction: float,
-                 test_from_ms=None, strict: bool = False, verbose: bool = False) -> dict:
-    """Pass 3: ``out/_partitions/examples-*.arrow`` -> train/test shards and the manifest."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+                 test_from_ms=None, strict: bool = False, verbose: bool = False,
+                 runner=None) -> dict:
+    """Pass 3: ``out/_partitions/examples-*.arrow`` -> train/test shards and the manifest.
 
+    Each partition is split and written alone (in ``runner``'s processes
+    when given); the vocabularies and step statistics are summed over the
+    partitions' training rows in partition order.
+    """
     out = pathlib.Path(out)
     parts = out / "_partitions"
     if strict:
@@ -342,49 +694,28 @@ def write_splits(out, shards: int, times, report: RejectReport, example_report: 
         rule = f"the {1 - test_fraction:.2f} quantile of session start times"
     del times, all_times
 
-    # Pass 3: split by time; vocabularies and statistics from train only.
-    items, kinds = {}, {}
+    # Split by time; vocabularies and statistics from train only.
+    items = kinds = None
     step_sum = step_sq = step_n = None
     step_names = []
     counts = {"train_examples": 0, "test_examples": 0, "train_positives": 0, "test_positives": 0}
     files = {"train": [], "test": []}
-    for s in range(shards):
-        path = parts / f"examples-{s:05d}.arrow"
-        if not path.exists():
-            continue
-        table = read_partition(path)
-        path.unlink()
-        is_test = table.column("time").to_numpy() >= test_from_ms
-        for split, mask in (("train", ~is_test), ("test", is_test)):
-            sub = table.filter(pa.array(mask))
-            if sub.num_rows == 0:
-                continue
-            name = f"{split}-{s:05d}.parquet"
-            pq.write_table(sub, out / name)
-            files[split].append(name)
-            y = sub.column(LABEL).to_numpy()
-            counts[f"{split}_examples"] += len(y)
-            counts[f"{split}_positives"] += int(y.sum())
-            if split != "train":
-                continue
-            # Counted in Arrow (value_counts over the flattened sequences):
-            # no numpy string copy of the shard.
-            item_values = sub.column("item_id").combine_chunks().flatten()
-            _count_arrow(items, item_values)
-            _count_arrow(kinds, sub.column("event_type").combine_chunks().flatten())
-            real = pc.not_equal(item_values, "").to_numpy(zero_copy_only=False)
-            step_names = [n for n in sub.column_names if n not in _META and n != LABEL
-                          and pa.types.is_fixed_size_list(sub.schema.field(n).type)
-                          and pa.types.is_floating(sub.schema.field(n).type.value_type)]
-            if step_names:
-                v = np.stack([sub.column(k).combine_chunks().flatten().to_numpy(
-                    zero_copy_only=False)[real] for k in step_names], -1).astype(np.float64)
-                v = np.sign(v) * np.log1p(np.abs(v))  # NumericNormalizer.statistics(log=True)
-                ok = np.isfinite(v)
-                v = np.where(ok, v, 0.0)
-                step_sum = v.sum(0) + (0 if step_sum is None else step_sum)
-                step_sq = (v * v).sum(0) + (0 if step_sq is None else step_sq)
-                step_n = ok.sum(0) + (0 if step_n is None else step_n)
+    present = [s for s in range(shards) if (parts / f"examples-{s:05d}.arrow").exists()]
+    jobs = [(out, s, int(test_from_ms)) for s in present]
+    for result in (runner.map if runner is not None else map)(_split_partition, jobs):
+        for split in ("train", "test"):
+            if result["files"][split]:
+                files[split].append(result["files"][split])
+        for key, n in result["counts"].items():
+            counts[key] += n
+        if result["items"] is not None:
+            items = _add_counts(items, result["items"])
+            kinds = _add_counts(kinds, result["kinds"])
+        if result["step_names"]:
+            step_names = result["step_names"]
+            step_sum = result["step_sum"] + (0 if step_sum is None else step_sum)
+            step_sq = result["step_sq"] + (0 if step_sq is None else step_sq)
+            step_n = result["step_n"] + (0 if step_n is None else step_n)
     shutil.rmtree(parts, ignore_errors=True)
     stats = {}
     if step_names:
@@ -417,6 +748,73 @@ def write_splits(out, shards: int, times, report: RejectReport, example_report: 
     return manifest
 
 
+def _split_partition(args) -> dict:
+    """One partition's examples -> its train and test shard files, and its training counts."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out, s, test_from_ms = args
+    path = out / "_partitions" / f"examples-{s:05d}.arrow"
+    table = read_partition(path)
+    path.unlink()
+    is_test = pc.greater_equal(table.column("time"), pa.scalar(test_from_ms, pa.int64()))
+    result = {"files": {"train": None, "test": None}, "items": None, "kinds": None,
+              "step_names": [],
+              "counts": {"train_examples": 0, "test_examples": 0, "train_positives": 0,
+                         "test_positives": 0}}
+    for split, mask in (("train", pc.invert(is_test)), ("test", is_test)):
+        sub = table.filter(mask)
+        if sub.num_rows == 0:
+            continue
+        name = f"{split}-{s:05d}.parquet"
+        pq.write_table(sub, out / name, **SHARD_WRITE_OPTIONS)
+        result["files"][split] = name
+        y = sub.column(LABEL).to_numpy()
+        result["counts"][f"{split}_examples"] += len(y)
+        result["counts"][f"{split}_positives"] += int(y.sum())
+        if split != "train":
+            continue
+        # Counted in Arrow over the sequences' values (real events only: the
+        # shards hold no padding).
+        result["items"] = pc.value_counts(_values(sub.column("item_id")))
+        result["kinds"] = pc.value_counts(_values(sub.column("event_type")))
+        step_names = [n for n in sub.column_names if n not in _META and n != LABEL
+                      and pa.types.is_list(sub.schema.field(n).type)
+                      and pa.types.is_floating(sub.schema.field(n).type.value_type)]
+        if step_names:
+            v = np.stack([_values(sub.column(k)).to_numpy(zero_copy_only=False)
+                          for k in step_names], -1).astype(np.float64)
+            v = np.sign(v) * np.log1p(np.abs(v))  # NumericNormalizer.statistics(log=True)
+            ok = np.isfinite(v)
+            v = np.where(ok, v, 0.0)
+            result.update(step_names=step_names, step_sum=v.sum(0), step_sq=(v * v).sum(0),
+                          step_n=ok.sum(0))
+    return result
+
+
+def _values(lists):
+    """The flat values of a list column (its sequences' events, in order)."""
+    import pyarrow as pa
+
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    return lists.flatten()
+
+
+def _add_counts(total, counts):
+    """Sums two ``value_counts`` results (struct arrays of values and counts) by value."""
+    import pyarrow as pa
+
+    table = pa.table({"values": counts.field("values"), "counts": counts.field("counts")})
+    if total is not None:
+        summed = pa.concat_tables([total, table]).group_by("values").aggregate(
+            [("counts", "sum")])
+        table = pa.table({"values": summed.column("values"),
+                          "counts": summed.column("counts_sum")})
+    return table
+
+
 def _estimate_rows(events) -> float:
     """Rows in the input: Parquet metadata, or text size / 140 bytes (x4 if gzip)."""
     import pyarrow.parquet as pq
@@ -444,18 +842,21 @@ def _input_files(events):
     return list_input_files(events)
 
 
-def _count_arrow(counter: dict, values) -> None:
+def _ranked(counts) -> list:
+    """``[[value, count], ...]``, most frequent first, ties by value (build_vocabulary's order).
+
+    ``counts`` is a table of ``values`` and ``counts`` (``_add_counts``); the
+    empty string (padding) is never a vocabulary entry.
+    """
     import pyarrow.compute as pc
 
-    vc = pc.value_counts(values)
-    for u, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist()):
-        if u:
-            counter[u] = counter.get(u, 0) + c
-
-
-def _ranked(counter: dict) -> list:
-    """``[[value, count], ...]``, most frequent first, ties by value (build_vocabulary's order)."""
-    return [[k, v] for k, v in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if counts is None:
+        return []
+    counts = counts.filter(pc.not_equal(counts.column("values"), ""))
+    order = pc.sort_indices(counts, sort_keys=[("counts", "descending"), ("values", "ascending")])
+    counts = counts.take(order)
+    return [[v, c] for v, c in zip(counts.column("values").to_pylist(),
+                                   counts.column("counts").to_pylist())]
 
 
 def _feature_names(out, files):
@@ -500,7 +901,8 @@ def prepared_dataset(
     """A tf.data pipeline of ``(features, label)`` batches streamed from shards.
 
     Files are interleaved (``cycle_length`` open at once), each read in
-    slices of ``rows_per_read`` rows by pyarrow, unbatched into examples,
+    slices of ``rows_per_read`` rows by pyarrow (sequences padded on the left
+    to ``max_length`` there, ``pad_sequences``), unbatched into examples,
     shuffled in a buffer of ``shuffle_buffer`` examples (0: no shuffle),
     batched and prefetched. Only the open slices and the shuffle buffer are in
     memory, never the whole data set.
@@ -541,7 +943,7 @@ def prepared_dataset(
         for batch in pf.iter_batches(batch_size=rows_per_read, columns=names + [LABEL]):
             import pyarrow as pa
 
-            feats, labels, _ = _columns_to_numpy(pa.Table.from_batches([batch]))
+            feats, labels, _ = _columns_to_numpy(pa.Table.from_batches([batch]), length)
             yield ({n: feats[n].astype(np.float32) if spec[n].dtype == tf.float32 else feats[n]
                     for n in names}, labels.astype(np.float32))
 

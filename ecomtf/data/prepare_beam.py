@@ -10,8 +10,8 @@ Beam runner (Dataflow, Flink, Spark; the DirectRunner locally)::
 
 The pipeline reads each input file in its own worker (``iter_event_chunks``,
 every reject counted), keys every record batch's rows by the user's CRC-32
-partition (``shard_of``), groups by partition, and builds each partition's
-examples with ``partition_examples``, the function the local path runs. Values
+partition (``shard_of``, in ``split_by_partition``), groups by partition, and builds each
+partition's examples with ``build_partition``, the function the local path runs. Values
 are ordered by (file, batch) before a partition is built, so ties sort as in
 the local path and the shards are the same. The time split, vocabularies and
 manifest (``write_splits``) then run once, as in the local path.
@@ -28,9 +28,8 @@ import numpy as np
 
 from ecomtf.data.prepare import MANIFEST
 from ecomtf.data.prepare import _chunk_table
-from ecomtf.data.prepare import partition_examples
-from ecomtf.data.prepare import shard_of
-from ecomtf.data.prepare import write_partition
+from ecomtf.data.prepare import build_partition
+from ecomtf.data.prepare import split_by_partition
 from ecomtf.data.prepare import write_splits
 from ecomtf.data.reject_report import RejectReport
 from ecomtf.data.schema import EventSchema
@@ -117,12 +116,8 @@ def prepare_purchase_beam(
         report = RejectReport(source=source)
         batch = 0
         for chunk in iter_event_chunks(path, schema, report, **read_options):
-            table = _chunk_table(chunk)
-            part = shard_of(chunk.user_id, shards)
-            for s in np.unique(part).tolist():
-                import pyarrow as pa
-
-                yield int(s), ((index, batch), _to_ipc(table.filter(pa.array(part == s))))
+            for s, rows in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
+                yield int(s), ((index, batch), _to_ipc(rows))
             batch += 1
         (parts / f"report-file-{index:05d}.json").write_text(json.dumps(_report_dict(report)))
 
@@ -132,11 +127,10 @@ def prepare_purchase_beam(
         s, values = item
         values = sorted(values, key=lambda v: v[0])  # file order, then batch order
         table = pa.concat_tables([_from_ipc(v) for _, v in values])
-        report = RejectReport(source=source)
-        examples, ex_report, times = partition_examples(
-            table, report, dedupe=dedupe, gap_minutes=gap_minutes, max_length=max_length,
+        # The local path's per-partition step, on this worker.
+        report, ex_report, times = build_partition(
+            table, parts, s, dedupe=dedupe, gap_minutes=gap_minutes, max_length=max_length,
             purchase_event=purchase_event)
-        write_partition(examples, parts / f"examples-{s:05d}.arrow")
         np.save(parts / f"times-{s:05d}.npy", times)
         (parts / f"report-shard-{s:05d}.json").write_text(json.dumps(
             {"rows": _report_dict(report), "examples": _report_dict(ex_report)}))

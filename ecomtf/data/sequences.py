@@ -88,14 +88,11 @@ def session_purchase_examples(
 
 
 def session_examples(log, code, names, report, *, max_length=20, purchase_event="purchase",
-                     min_events=1, extra_columns=(), coded=False) -> SequenceExamples:
+                     min_events=1, extra_columns=()) -> SequenceExamples:
     """``session_purchase_examples`` on a session-ordered log and its session codes.
 
     ``code``, ``names`` are those of ``ecomtf.data.sessions.session_layout``
     (``code=None``: sessions are runs of equal (user, session_id)).
-    With ``coded=True`` the string features are ``_Coded`` (int codes and a
-    vocabulary) instead of numpy string arrays, for writers that decode in
-    Arrow (``prepare``).
     """
     n = len(log)
     user = np.asarray(log.user_id)
@@ -127,7 +124,7 @@ def session_examples(log, code, names, report, *, max_length=20, purchase_event=
     keep = ~short
     ts = np.asarray(log.timestamp, np.int64)
     features = _padded(log, starts[keep], cut[keep], max_length,
-                       extra_columns=extra_columns, report=report, coded=coded)
+                       extra_columns=extra_columns, report=report)
     return SequenceExamples(
         features=features,
         labels=has_buy[keep].astype(np.float32),
@@ -245,9 +242,7 @@ def padded_sequences(
 class _Coded:
     """A string feature as int codes [N, T] (-1 = padding) and its vocabulary.
 
-    ``decode()`` gives the numpy str array ``padded_sequences`` returns;
-    ``to_arrow()`` the flat Arrow string array (gathered in C++ by Arrow,
-    with no numpy string copy).
+    ``decode()`` gives the numpy str array ``padded_sequences`` returns.
     """
 
     def __init__(self, codes: np.ndarray, vocabulary: np.ndarray):
@@ -262,15 +257,8 @@ class _Coded:
         table = np.concatenate([np.array([PAD]), self.vocabulary])
         return _as_str(table[self.codes + 1])
 
-    def to_arrow(self):
-        import pyarrow as pa
 
-        table = pa.array(np.concatenate([np.array([PAD]), self.vocabulary]), pa.string())
-        return table.take(pa.array((self.codes + 1).reshape(-1)))
-
-
-def _padded(log, starts, ends, max_length, *, cutoff_ms=None, extra_columns=(), report=None,
-            coded=False):
+def _padded(log, starts, ends, max_length, *, cutoff_ms=None, extra_columns=(), report=None):
     starts = np.asarray(starts, np.int64)
     ends = np.asarray(ends, np.int64)
     t = int(max_length)
@@ -290,8 +278,7 @@ def _padded(log, starts, ends, max_length, *, cutoff_ms=None, extra_columns=(), 
         vocabulary, inverse = np.unique(col, return_inverse=True)
         codes = np.where(valid, inverse.reshape(-1).astype(np.int32)[safe], -1) if len(col) \
             else np.full(idx.shape, -1, np.int32)
-        c = _Coded(codes, vocabulary)
-        return c if coded else c.decode()
+        return _Coded(codes, vocabulary).decode()
 
     ts = gather(np.asarray(log.timestamp, np.int64), 0)
     step = np.zeros(idx.shape, np.float32)

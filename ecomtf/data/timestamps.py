@@ -548,12 +548,13 @@ def parse_timestamps_arrow(values, fmt: str = "auto", timezone: str = "UTC"):
             or pa.types.is_dictionary(typ)):
         return ms, ok  # Not a time: every value is a bad timestamp.
     s = pc.utf8_trim_whitespace(values.cast(pa.string()).fill_null(""))
-    pending = pc.utf8_length(s).to_numpy(zero_copy_only=False) > 0
-    if fmt in ("auto", "unix", "unix_s", "unix_ms"):
+    length = pc.utf8_length(s).to_numpy(zero_copy_only=False)
+    pending = length > 0
+    if fmt in ("auto", "unix", "unix_s", "unix_ms") and (length <= 18).any():
         digits = pc.match_substring_regex(s, r"^[0-9]{1,18}$").to_numpy(zero_copy_only=False)
         if fmt == "auto":
             # Eight digits may be a YYYYMMDD date: the general parser decides.
-            digits &= pc.utf8_length(s).to_numpy(zero_copy_only=False) != 8
+            digits &= length != 8
         if digits.any():
             full = np.zeros(n, np.int64)
             full[digits] = pc.cast(s.filter(pa.array(digits)), pa.int64()).to_numpy()
@@ -563,8 +564,22 @@ def parse_timestamps_arrow(values, fmt: str = "auto", timezone: str = "UTC"):
         iso &= pending & ~ok
         if iso.any():
             sub = s.filter(pa.array(iso))
-            aware = pc.match_substring_regex(sub, r"(UTC|Z)$").to_numpy(zero_copy_only=False)
-            core = pc.replace_substring_regex(sub, r" ?UTC$|Z$", "")
+            # The regex above fixed the shape, so the zone is one of these
+            # suffixes; cut them with slices (a regex replace cost half the parse).
+            local = None
+            aware = np.zeros(len(sub), bool)
+            core = sub
+            for suffix in (" UTC", "UTC", "Z"):
+                ends = pc.ends_with(core, suffix).to_numpy(zero_copy_only=False) & ~aware
+                if ends.all():
+                    core = pc.utf8_slice_codeunits(core, 0, -len(suffix))
+                elif ends.any():
+                    idx = np.flatnonzero(ends)
+                    cut = pc.utf8_slice_codeunits(core.filter(pa.array(ends)), 0, -len(suffix))
+                    mask = np.zeros(len(sub), bool)
+                    mask[idx] = True
+                    core = pc.replace_with_mask(core, pa.array(mask), cut)
+                aware |= ends
             try:
                 local = pc.cast(core, pa.timestamp("ms")).cast(pa.int64()).to_numpy()
             except pa.ArrowInvalid:

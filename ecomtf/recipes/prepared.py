@@ -190,6 +190,9 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="directory for the shards and manifest.json")
     parser.add_argument("--shards", type=int, default=None,
                         help="user-hash partitions (default: about 250k rows each)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes building partitions in parallel (default: the usable "
+                             "cores; each holds one partition in memory)")
     parser.add_argument("--max-length", type=int, default=20)
     parser.add_argument("--gap-minutes", type=float, default=30)
     parser.add_argument("--test-fraction", type=float, default=0.3)
@@ -208,7 +211,7 @@ def prepare_from_args(args) -> pathlib.Path:
         max_length=args.max_length, gap_minutes=args.gap_minutes,
         test_fraction=args.test_fraction, test_from_ms=test_from, strict=args.strict,
         delimiter=args.delimiter, header=False if args.no_header else "auto",
-        encoding=args.encoding,
+        encoding=args.encoding, workers=args.workers,
     )
     print(_report_text(m["reject_report"]))
     c = m["counts"]

@@ -79,3 +79,45 @@ def test_prepare_counts_rejects_like_the_reader(tmp_path):
     assert m["reject_report"]["rejected"] == {"bad timestamp": 1, "negative price": 1,
                                               "duplicate": 1}
     assert m["counts"]["rows_read"] == 27
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed):
+    """Ties everywhere: one user's sessions starting at the same second, empty
+    session ids (gap sessions "~k"), unicode ids, exact duplicates, a purchase
+    first in a session; in one process and in a pool of two."""
+    from ecomtf.recipes.purchase import events_to_examples
+
+    rng = np.random.default_rng(seed)
+    sessions = ["s1", "s2", "S", "é", "~x", "", " ", "10", "9"]
+    rows = ["user_id,item_id,event_type,timestamp,session_id,price"]
+    for _ in range(600):
+        u = f"u{rng.integers(12)}" if rng.random() < 0.9 else "ü中"
+        t = int(rng.integers(0, 8)) * 600  # ties, and gaps of more than 30 minutes
+        ev = rng.choice(["view", "view", "cart", "purchase"])
+        price = "" if rng.random() < 0.05 else f"{rng.integers(1, 50)}.5"
+        rows.append(f"{u},i{rng.integers(30)},{ev},{1_700_000_000 + t},"
+                    f"{rng.choice(sessions)},{price}")
+    rows += rows[1:40:7]  # exact duplicates
+    path = tmp_path / "e.csv"
+    path.write_text("\n".join(rows) + "\n")
+    log, report = read_events(path, SCHEMA)
+    data = events_to_examples(log, max_length=3)
+    for workers in (1, 2):
+        out = tmp_path / f"prep{workers}"
+        m = prepare_purchase(path, SCHEMA, out, shards=3, max_length=3, workers=workers)
+        assert m["reject_report"]["rejected"] == dict(report.rejected)
+        assert m["counts"]["rows_kept"] == report.rows_kept == len(log)
+        for split, ref in (("train", data.train), ("test", data.test)):
+            feats, labels, sessions_ = _gather(out, split)
+            ref_feats, ref_labels, ref_sessions = _by_session(ref.features, ref.labels, ref.ids)
+            assert sessions_.tolist() == ref_sessions.tolist(), (workers, split)
+            assert labels.tolist() == ref_labels.tolist()
+            for k in feats:
+                np.testing.assert_array_equal(feats[k], ref_feats[k], err_msg=k)
+            # Within a shard, examples keep the in-memory path's order
+            # (user, session start, session id).
+            for f in shard_files(out, split):
+                shard = read_examples(f)[2]["session_id"].tolist()
+                members = set(shard)
+                assert shard == [x for x in ref.ids.tolist() if x in members], f

@@ -28,7 +28,8 @@ def events(tmp_path_factory):
 def test_prepare_then_train_from_shards(events, tmp_path):
     prep = tmp_path / "prep"
     r = run("prepare", "purchase", "--events", str(events), "--out", str(prep), "--shards", "3",
-            "--session-col", "session_id", "--price-col", "price", "--max-length", "10")
+            "--session-col", "session_id", "--price-col", "price", "--max-length", "10",
+            "--workers", "2")  # partitions in two (forked) worker processes
     assert r.returncode == 0, r.stderr[-2000:]
     assert "prepared" in r.stdout and "rejected 0" in r.stdout
     manifest = json.loads((prep / "manifest.json").read_text())
