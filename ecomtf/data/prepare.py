@@ -413,7 +413,20 @@ class _Runner:
         """``fn(item)`` for each item, results in order."""
         if self._pool is None:
             return map(fn, items)
-        return self._pool.map(fn, items)
+        return self._results(self._pool.map(fn, items))
+
+    def _results(self, results):
+        import concurrent.futures.process
+
+        try:
+            yield from results
+        except concurrent.futures.process.BrokenProcessPool:
+            # A worker killed from outside (most often the kernel's OOM
+            # killer) leaves nothing to report but this: say what to try.
+            raise SystemExit(
+                f"a prepare worker process died (out of memory?); "
+                f"run again with fewer workers (--workers {max(1, self.workers // 2)}) "
+                f"or more partitions (--shards)") from None
 
 
 def _warm_up():

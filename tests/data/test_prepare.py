@@ -1,6 +1,7 @@
 """prepare_purchase gives the same examples as the in-memory path, in shards."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -121,3 +122,16 @@ def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed)
                 shard = read_examples(f)[2]["session_id"].tolist()
                 members = set(shard)
                 assert shard == [x for x in ref.ids.tolist() if x in members], f
+
+
+def _die(_):
+    os._exit(1)
+
+
+def test_a_worker_that_dies_is_one_clear_error():
+    """A worker killed from outside (the OOM killer) is a SystemExit naming what to try, not a traceback."""
+    from ecomtf.data.prepare import _Runner
+
+    with _Runner(2) as runner:
+        with pytest.raises(SystemExit, match="prepare worker process died.*--workers 1"):
+            list(runner.map(_die, range(4)))
