@@ -249,6 +249,10 @@ TAOBAO_MODEL = dict(embedding_dim=64, max_len=50, num_blocks=2, dropout=0.3, min
                     loss="sampled_softmax", num_sampled=2000, learning_rate=1e-3, repeat=True)
 
 
+SESSION_MODEL = dict(encoder="sasrec", embedding_dim=64, max_len=20, num_blocks=1, dropout=0.3,
+                     use_event_types=False, repeat=True)
+
+
 def diginetica(args) -> dict:
     from ecomtf.datasets import load_diginetica
 
@@ -263,8 +267,7 @@ def diginetica(args) -> dict:
         per_seed = []
         for seed in _seeds(args):
             model, m = _train(data, f"diginetica {encoder} seed {seed}", args.session_epochs, args.time_budget,
-                              encoder=encoder, embedding_dim=64, max_len=20, num_blocks=1, dropout=0.3,
-                              use_event_types=False, seed=seed, baselines=False, repeat=True)
+                              seed=seed, baselines=False, **{**SESSION_MODEL, "encoder": encoder})
             rows.append({"model": f"ours: {encoder} + repeat head, seed {seed}",
                          **{k: m[k] for k in ("Recall@20", "MRR@20", "cases")}})
             per_seed.append(_model_ranks(model, data))

@@ -77,6 +77,9 @@ class NextItemRecommender(tf.keras.Model):
         unroll: unroll the recurrent encoder (the TFLite twin).
         seed: seed of the sampled-softmax sampler.
         repeat: add the repeat (copy) head and its learned gate.
+        repeat_by_item: the copy head scores each distinct history item once
+            (its latest step, plus a learned weight on its log count) instead
+            of every step (see ``RepeatPointer``).
 
     Call arguments:
         inputs: dict with ``item_id`` (str), optional ``event_type`` (str) and
@@ -118,6 +121,7 @@ class NextItemRecommender(tf.keras.Model):
         unroll: bool = False,
         seed: int | None = None,
         repeat: bool = False,
+        repeat_by_item: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -144,6 +148,7 @@ class NextItemRecommender(tf.keras.Model):
         self.unroll = bool(unroll)
         self.seed = seed
         self.repeat = bool(repeat)
+        self.repeat_by_item = bool(repeat_by_item)
 
         # === Layers ===
         # Index 0 = "" padding, 1 = OOV, 2.. = the vocabulary in order.
@@ -180,7 +185,8 @@ class NextItemRecommender(tf.keras.Model):
             name="output_bias", shape=[len(self.item_vocabulary)], initializer="zeros"
         )
         if self.repeat:
-            self.repeat_pointer = RepeatPointer(self.embedding_dim, self.max_len, name="repeat_pointer")
+            self.repeat_pointer = RepeatPointer(self.embedding_dim, self.max_len, by_item=self.repeat_by_item,
+                                                name="repeat_pointer")
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         #: Training setting, not part of the config: when set, the loss is the
         #: sum over positions divided by this (see ``next_item_loss``).
@@ -269,7 +275,7 @@ class NextItemRecommender(tf.keras.Model):
         # as exp-mass per item: a scatter, [batch, items] memory.
         cols = idx - 2
         steps = tf.shape(idx)[1]
-        copy = self.repeat_pointer(h[:, -1:, :], keys, cols >= 0, steps[None] - 1,
+        copy = self.repeat_pointer(h[:, -1:, :], keys, cols >= 0, steps[None] - 1, key_items=cols,
                                    training=training)[:, 0, :]
         top = tf.reduce_max(copy, axis=1, keepdims=True)
         weight = tf.where(cols >= 0, tf.exp(copy - top), 0.0)
@@ -326,7 +332,7 @@ class NextItemRecommender(tf.keras.Model):
         """
         cols = idx - 2
         steps = tf.shape(idx)[1]
-        copy = self.repeat_pointer(h, keys, cols >= 0, tf.range(steps), training=training)
+        copy = self.repeat_pointer(h, keys, cols >= 0, tf.range(steps), key_items=cols, training=training)
         copy = tf.boolean_mask(copy, valid)  # [positions, steps]
         rows = tf.boolean_mask(tf.tile(tf.range(tf.shape(idx)[0])[:, None], [1, steps]), valid)
         copy_cols = tf.gather(cols, rows)
@@ -514,6 +520,7 @@ class NextItemRecommender(tf.keras.Model):
             "unroll": self.unroll,
             "seed": self.seed,
             "repeat": self.repeat,
+            "repeat_by_item": self.repeat_by_item,
             "name": self.name,
         }
 
