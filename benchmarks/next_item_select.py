@@ -27,23 +27,37 @@ from benchmarks.next_item import TAOBAO_MODEL
 from ecomtf.recipes import next_item
 
 # Candidate changes to each benchmark's model settings, by name.
+# The settings before session 4, which every candidate below changes.
+_TAOBAO_BEFORE = {**TAOBAO_MODEL, "max_len": 50, "min_item_count": 2, "repeat_item_keys": True}
+_SESSION_BEFORE = {**SESSION_MODEL, "embedding_dim": 64, "dropout": 0.3, "repeat_by_item": False,
+                   "repeat_item_keys": True}
 TAOBAO_CONFIGS = {
-    "base": {**TAOBAO_MODEL, "min_item_count": 2, "max_len": 50},
-    "mc1_len50": {**TAOBAO_MODEL, "min_item_count": 1, "max_len": 50},
-    "mc1_len100": {**TAOBAO_MODEL, "min_item_count": 1, "max_len": 100},
-    "mc1_len200": {**TAOBAO_MODEL, "min_item_count": 1, "max_len": 200},
-    "mc2_len100": {**TAOBAO_MODEL, "min_item_count": 2, "max_len": 100},
-    "mc1_len100_item": {**TAOBAO_MODEL, "min_item_count": 1, "max_len": 100, "repeat_by_item": True},
-    "mc1_len100_item_ev2": {**TAOBAO_MODEL, "min_item_count": 1, "max_len": 100, "repeat_by_item": True,
+    "base": {**_TAOBAO_BEFORE, "min_item_count": 2, "max_len": 50},
+    "mc1_len50": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 50},
+    "mc1_len100": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100},
+    "mc1_len200": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 200},
+    "mc2_len100": {**_TAOBAO_BEFORE, "min_item_count": 2, "max_len": 100},
+    "mc1_len100_item": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_by_item": True},
+    "mc1_len100_item_ev2": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_by_item": True,
                             "eval_every": 2},
-    "mc1_len200_item": {**TAOBAO_MODEL, "min_item_count": 1, "max_len": 200, "repeat_by_item": True},
+    "mc1_len100_item_nokey": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_by_item": True,
+                              "repeat_item_keys": False},
+    "mc1_len100_nokey": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_item_keys": False},
+    "mc1_len200_item": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 200, "repeat_by_item": True},
 }
 SESSION_CONFIGS = {
-    "base": {**SESSION_MODEL},
-    "gru": {**SESSION_MODEL, "encoder": "gru"},
-    "item": {**SESSION_MODEL, "repeat_by_item": True},
-    "item_d32": {**SESSION_MODEL, "repeat_by_item": True, "embedding_dim": 32},
-    "item_drop5": {**SESSION_MODEL, "repeat_by_item": True, "dropout": 0.5},
+    "base": {**_SESSION_BEFORE},
+    "gru": {**_SESSION_BEFORE, "encoder": "gru"},
+    "item": {**_SESSION_BEFORE, "repeat_by_item": True},
+    "item_d32": {**_SESSION_BEFORE, "repeat_by_item": True, "embedding_dim": 32},
+    "item_drop5": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5},
+    "drop5": {**_SESSION_BEFORE, "dropout": 0.5},
+    "item_drop6": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.6},
+    "item_drop5_d128_nokey": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 128,
+                              "repeat_item_keys": False},
+    "item_drop5_d256": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 256},
+    "drop5_d128": {**_SESSION_BEFORE, "dropout": 0.5, "embedding_dim": 128},
+    "item_drop5_d128": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 128},
 }
 
 

@@ -80,6 +80,11 @@ class NextItemRecommender(tf.keras.Model):
         repeat_by_item: the copy head scores each distinct history item once
             (its latest step, plus a learned weight on its log count) instead
             of every step (see ``RepeatPointer``).
+        repeat_item_keys: the copy head's keys include the item embedding
+            (True), or only the step's event type and time gap (False): the
+            copy score then depends on the state, what was done and when, and
+            how far back, not on which item (no per-item memorising of
+            "often re-viewed" from sparse training counts).
 
     Call arguments:
         inputs: dict with ``item_id`` (str), optional ``event_type`` (str) and
@@ -122,6 +127,7 @@ class NextItemRecommender(tf.keras.Model):
         seed: int | None = None,
         repeat: bool = False,
         repeat_by_item: bool = False,
+        repeat_item_keys: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -149,6 +155,7 @@ class NextItemRecommender(tf.keras.Model):
         self.seed = seed
         self.repeat = bool(repeat)
         self.repeat_by_item = bool(repeat_by_item)
+        self.repeat_item_keys = bool(repeat_item_keys)
 
         # === Layers ===
         # Index 0 = "" padding, 1 = OOV, 2.. = the vocabulary in order.
@@ -241,7 +248,8 @@ class NextItemRecommender(tf.keras.Model):
         order = self._left_align(idx)
         idx = tf.gather(idx, order, batch_dims=1)
         mask = tf.not_equal(idx, 0)
-        x = self.item_embedding(idx) * math.sqrt(self.embedding_dim)
+        item_x = self.item_embedding(idx) * math.sqrt(self.embedding_dim)
+        x = tf.zeros_like(item_x)
         if self.use_event_types:
             events = tf.cast(self.event_lookup(inputs[EVENT_TYPE]), tf.int32)
             x += self.event_embedding(tf.gather(events, order, batch_dims=1))
@@ -251,8 +259,10 @@ class NextItemRecommender(tf.keras.Model):
             for edge in GAP_EDGES:
                 bucket += tf.cast(gaps >= edge, tf.int32)
             x += self.gap_embedding(bucket)
-        x *= tf.cast(mask, x.dtype)[:, :, None]
-        keys = x
+        real = tf.cast(mask, x.dtype)[:, :, None]
+        context = x * real  # what was done and when, without the item
+        x = (item_x + x) * real
+        keys = x if self.repeat_item_keys else context
         if self.encoder_type != "sasrec":
             x = self.embedding_dropout(x, training=training)
         h = self.encoder(x, mask=mask, training=training)
@@ -521,6 +531,7 @@ class NextItemRecommender(tf.keras.Model):
             "seed": self.seed,
             "repeat": self.repeat,
             "repeat_by_item": self.repeat_by_item,
+            "repeat_item_keys": self.repeat_item_keys,
             "name": self.name,
         }
 

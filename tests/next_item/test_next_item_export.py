@@ -16,7 +16,9 @@ def _model(log, encoder="sasrec", epochs=25, repeat=False):
     x, y = nip.training_examples(seqs, max_len=8)
     model = NextItemRecommender.from_sequences(seqs.item_ids, seqs.event_types, encoder=encoder,
                                                max_len=8, embedding_dim=16, num_blocks=1, seed=0,
-                                               repeat=bool(repeat), repeat_by_item=repeat == "by_item")
+                                               repeat=bool(repeat), repeat_by_item=repeat == "by_item",
+                                               # the by-item head is tested with keys without the item
+                                               repeat_item_keys=repeat != "by_item")
     model.compile(tf.keras.optimizers.Adam(1e-2))
     model.fit(nip.next_item_dataset(x, y, batch_size=32), epochs=epochs, verbose=0)
     return model
