@@ -57,6 +57,8 @@ SESSION_CONFIGS = {
                               "repeat_item_keys": False},
     "item_drop5_d256": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 256},
     "drop5_d128": {**_SESSION_BEFORE, "dropout": 0.5, "embedding_dim": 128},
+    "chosen_blocks2": {**SESSION_MODEL, "num_blocks": 2},
+    "chosen_len50": {**SESSION_MODEL, "max_len": 50},
     "item_drop5_d128": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 128},
 }
 
