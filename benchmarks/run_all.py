@@ -34,6 +34,7 @@ BENCHMARKS = [
     "serving_load",
     "movielens_retrieval",
     "next_item",
+    "next_item_select",
     "store_item_demand",
     "online_retail",
     "scale",

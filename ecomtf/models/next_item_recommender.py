@@ -77,6 +77,14 @@ class NextItemRecommender(tf.keras.Model):
         unroll: unroll the recurrent encoder (the TFLite twin).
         seed: seed of the sampled-softmax sampler.
         repeat: add the repeat (copy) head and its learned gate.
+        repeat_by_item: the copy head scores each distinct history item once
+            (its latest step, plus a learned weight on its log count) instead
+            of every step (see ``RepeatPointer``).
+        repeat_item_keys: the copy head's keys include the item embedding
+            (True), or only the step's event type and time gap (False): the
+            copy score then depends on the state, what was done and when, and
+            how far back, not on which item (no per-item memorising of
+            "often re-viewed" from sparse training counts).
 
     Call arguments:
         inputs: dict with ``item_id`` (str), optional ``event_type`` (str) and
@@ -118,6 +126,8 @@ class NextItemRecommender(tf.keras.Model):
         unroll: bool = False,
         seed: int | None = None,
         repeat: bool = False,
+        repeat_by_item: bool = False,
+        repeat_item_keys: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -144,6 +154,8 @@ class NextItemRecommender(tf.keras.Model):
         self.unroll = bool(unroll)
         self.seed = seed
         self.repeat = bool(repeat)
+        self.repeat_by_item = bool(repeat_by_item)
+        self.repeat_item_keys = bool(repeat_item_keys)
 
         # === Layers ===
         # Index 0 = "" padding, 1 = OOV, 2.. = the vocabulary in order.
@@ -180,7 +192,8 @@ class NextItemRecommender(tf.keras.Model):
             name="output_bias", shape=[len(self.item_vocabulary)], initializer="zeros"
         )
         if self.repeat:
-            self.repeat_pointer = RepeatPointer(self.embedding_dim, self.max_len, name="repeat_pointer")
+            self.repeat_pointer = RepeatPointer(self.embedding_dim, self.max_len, by_item=self.repeat_by_item,
+                                                name="repeat_pointer")
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         #: Training setting, not part of the config: when set, the loss is the
         #: sum over positions divided by this (see ``next_item_loss``).
@@ -235,7 +248,8 @@ class NextItemRecommender(tf.keras.Model):
         order = self._left_align(idx)
         idx = tf.gather(idx, order, batch_dims=1)
         mask = tf.not_equal(idx, 0)
-        x = self.item_embedding(idx) * math.sqrt(self.embedding_dim)
+        item_x = self.item_embedding(idx) * math.sqrt(self.embedding_dim)
+        x = tf.zeros_like(item_x)
         if self.use_event_types:
             events = tf.cast(self.event_lookup(inputs[EVENT_TYPE]), tf.int32)
             x += self.event_embedding(tf.gather(events, order, batch_dims=1))
@@ -245,8 +259,10 @@ class NextItemRecommender(tf.keras.Model):
             for edge in GAP_EDGES:
                 bucket += tf.cast(gaps >= edge, tf.int32)
             x += self.gap_embedding(bucket)
-        x *= tf.cast(mask, x.dtype)[:, :, None]
-        keys = x
+        real = tf.cast(mask, x.dtype)[:, :, None]
+        context = x * real  # what was done and when, without the item
+        x = (item_x + x) * real
+        keys = x if self.repeat_item_keys else context
         if self.encoder_type != "sasrec":
             x = self.embedding_dropout(x, training=training)
         h = self.encoder(x, mask=mask, training=training)
@@ -269,7 +285,7 @@ class NextItemRecommender(tf.keras.Model):
         # as exp-mass per item: a scatter, [batch, items] memory.
         cols = idx - 2
         steps = tf.shape(idx)[1]
-        copy = self.repeat_pointer(h[:, -1:, :], keys, cols >= 0, steps[None] - 1,
+        copy = self.repeat_pointer(h[:, -1:, :], keys, cols >= 0, steps[None] - 1, key_items=cols,
                                    training=training)[:, 0, :]
         top = tf.reduce_max(copy, axis=1, keepdims=True)
         weight = tf.where(cols >= 0, tf.exp(copy - top), 0.0)
@@ -326,7 +342,7 @@ class NextItemRecommender(tf.keras.Model):
         """
         cols = idx - 2
         steps = tf.shape(idx)[1]
-        copy = self.repeat_pointer(h, keys, cols >= 0, tf.range(steps), training=training)
+        copy = self.repeat_pointer(h, keys, cols >= 0, tf.range(steps), key_items=cols, training=training)
         copy = tf.boolean_mask(copy, valid)  # [positions, steps]
         rows = tf.boolean_mask(tf.tile(tf.range(tf.shape(idx)[0])[:, None], [1, steps]), valid)
         copy_cols = tf.gather(cols, rows)
@@ -514,6 +530,8 @@ class NextItemRecommender(tf.keras.Model):
             "unroll": self.unroll,
             "seed": self.seed,
             "repeat": self.repeat,
+            "repeat_by_item": self.repeat_by_item,
+            "repeat_item_keys": self.repeat_item_keys,
             "name": self.name,
         }
 

@@ -16,7 +16,9 @@ def _model(log, encoder="sasrec", epochs=25, repeat=False):
     x, y = nip.training_examples(seqs, max_len=8)
     model = NextItemRecommender.from_sequences(seqs.item_ids, seqs.event_types, encoder=encoder,
                                                max_len=8, embedding_dim=16, num_blocks=1, seed=0,
-                                               repeat=repeat)
+                                               repeat=bool(repeat), repeat_by_item=repeat == "by_item",
+                                               # the by-item head is tested with keys without the item
+                                               repeat_item_keys=repeat != "by_item")
     model.compile(tf.keras.optimizers.Adam(1e-2))
     model.fit(nip.next_item_dataset(x, y, batch_size=32), epochs=epochs, verbose=0)
     return model
@@ -26,7 +28,7 @@ def _decode(a):
     return [[x.decode() if isinstance(x, bytes) else str(x) for x in row] for row in np.asarray(a)]
 
 
-@pytest.mark.parametrize("repeat", [False, True])
+@pytest.mark.parametrize("repeat", [False, True, "by_item"])
 def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
     model = _model(cycle_log, repeat=repeat)
     servable = NextItemServable(model)
@@ -54,7 +56,8 @@ def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
     assert scores[2, :11].sum() == pytest.approx(1.0, abs=1e-4)
 
 
-@pytest.mark.parametrize("encoder,repeat", [("sasrec", False), ("lstm", False), ("sasrec", True)])
+@pytest.mark.parametrize("encoder,repeat", [("sasrec", False), ("lstm", False), ("sasrec", True),
+                                            ("sasrec", "by_item")])
 def test_tflite_parity(cycle_log, tmp_path, encoder, repeat):
     model = _model(cycle_log, encoder=encoder, epochs=3, repeat=repeat)
     servable = NextItemServable(model, mobile_steps=8, mobile_k=5, mobile_exclude=4)

@@ -15,11 +15,13 @@ def _inputs():
             "time_gap": tf.constant([[0.0, 5.0, 50.0, 500.0]] * 2)}
 
 
-def test_scores_are_the_training_softmax():
+@pytest.mark.parametrize("by_item,item_keys", [(False, True), (True, True), (True, False)])
+def test_scores_are_the_training_softmax(by_item, item_keys):
     """softmax(call) at the last step is exp(-loss) of that step's target."""
     tf.keras.utils.set_random_seed(0)
     model = NextItemRecommender(ITEMS, ["view", "cart"], max_len=6, embedding_dim=8, num_blocks=1,
-                                repeat=True, dropout=0.0)
+                                repeat=True, dropout=0.0, repeat_by_item=by_item,
+                                repeat_item_keys=item_keys)
     x = _inputs()
     probs = tf.nn.softmax(model(x)).numpy()
     for row, target in ((0, "i2"), (0, "i1"), (1, "i9")):
@@ -85,3 +87,38 @@ def test_recovers_planted_repeats_of_the_simulated_shop():
     # ...and the model is above it (measured 0.493 vs 0.448 NDCG@10, 0.727 vs 0.607 HR@10).
     assert metrics["full_NDCG@10"] > bases["repeat"]["full_NDCG@10"] + 0.01
     assert metrics["full_HR@10"] > bases["repeat"]["full_HR@10"]
+
+
+def test_by_item_pointer_copies_each_item_once_from_its_latest_step():
+    from ecomtf.layers.repeat_pointer import MASKED
+    from ecomtf.layers.repeat_pointer import RepeatPointer
+
+    ptr = RepeatPointer(dim=4, max_len=6, by_item=True)
+    items = tf.constant([[7, 3, 7, 5, 7]])
+    mask = tf.constant([[True, True, True, True, True]])
+    queries = tf.zeros([1, 5, 4])  # no attention term: recency + count only
+    keys = tf.random.normal([1, 5, 4], seed=0)
+    logits = ptr(queries, keys, mask, tf.range(5), key_items=items).numpy()[0]
+    copyable = logits > MASKED / 2
+    # query at step 3 (items 7 3 7 5): item 7 from step 2 only, seen twice.
+    assert copyable[3].tolist() == [False, True, True, True, False]
+    assert copyable[4].tolist() == [False, True, False, True, True]
+    plain = RepeatPointer(dim=4, max_len=6)
+    plain.build()
+    ptr.recency.assign(plain.recency)
+    gap = logits[3, 2] - logits[3, 3]  # item 7 (2 views, 1 back) vs item 5 (1 view, now)
+    assert gap == pytest.approx(np.log(2.0) + ptr.recency.numpy()[1] - ptr.recency.numpy()[0], abs=1e-4)
+    assert RepeatPointer.from_config(ptr.get_config()).by_item
+
+
+def test_copy_keys_without_the_item_ignore_which_item_it_is():
+    """With repeat_item_keys=False two histories that differ only in their items get
+    the same copy scores step by step (the copy mass moves with the items)."""
+    tf.keras.utils.set_random_seed(3)
+    model = NextItemRecommender(ITEMS, ["view", "cart"], max_len=6, embedding_dim=8, num_blocks=1,
+                                repeat=True, dropout=0.0, repeat_item_keys=False)
+    assert NextItemRecommender.from_config(model.get_config()).repeat_item_keys is False
+    h, mask, _, keys, idx = model._encode(_inputs())
+    swapped = dict(_inputs(), item_id=tf.constant([["", "i7", "i8", "i7"], ["i3", "i4", "i5", "i6"]]))
+    _, _, _, keys2, _ = model._encode(swapped)
+    np.testing.assert_allclose(keys.numpy(), keys2.numpy())

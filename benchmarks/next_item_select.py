@@ -1,0 +1,146 @@
+"""Chooses next-item settings on the validation cases, never on the scored test table.
+
+    .venv/bin/python -m benchmarks.next_item_select --only taobao --configs base,mc1_len100
+    .venv/bin/python -m benchmarks.next_item_select --only diginetica --configs base,gru
+
+Taobao: the recipe's per-user validation item (second-to-last event; the history is the training
+part), full ranking, nothing excluded, the same baselines scored on the same validation cases.
+DIGINETICA: the training sessions are split again in time, the last 7 days of them are the
+validation sessions (every prefix), so the test sessions (the log's last 7 days) are never read.
+Each config trains one seed (``--seed``); the settings ``benchmarks.next_item`` uses were picked
+from these tables (docs/benchmarks/next_item.md, "2026-12-07 session 4").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+
+import ecomtf  # noqa: F401
+from benchmarks.common import machine
+from benchmarks.common import print_table
+from benchmarks.common import shared_data
+from benchmarks.next_item import SESSION_MODEL
+from benchmarks.next_item import TAOBAO_MODEL
+from ecomtf.recipes import next_item
+
+# Candidate changes to each benchmark's model settings, by name.
+# The settings before session 4, which every candidate below changes.
+_TAOBAO_BEFORE = {**TAOBAO_MODEL, "max_len": 50, "min_item_count": 2, "repeat_item_keys": True}
+_SESSION_BEFORE = {**SESSION_MODEL, "embedding_dim": 64, "dropout": 0.3, "repeat_by_item": False,
+                   "repeat_item_keys": True}
+TAOBAO_CONFIGS = {
+    "base": {**_TAOBAO_BEFORE, "min_item_count": 2, "max_len": 50},
+    "mc1_len50": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 50},
+    "mc1_len100": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100},
+    "mc1_len200": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 200},
+    "mc2_len100": {**_TAOBAO_BEFORE, "min_item_count": 2, "max_len": 100},
+    "mc1_len100_item": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_by_item": True},
+    "mc1_len100_item_ev2": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_by_item": True,
+                            "eval_every": 2},
+    "mc1_len100_item_nokey": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_by_item": True,
+                              "repeat_item_keys": False},
+    "mc1_len100_nokey": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_item_keys": False},
+    "mc1_len200_item": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 200, "repeat_by_item": True},
+}
+SESSION_CONFIGS = {
+    "base": {**_SESSION_BEFORE},
+    "gru": {**_SESSION_BEFORE, "encoder": "gru"},
+    "item": {**_SESSION_BEFORE, "repeat_by_item": True},
+    "item_d32": {**_SESSION_BEFORE, "repeat_by_item": True, "embedding_dim": 32},
+    "item_drop5": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5},
+    "drop5": {**_SESSION_BEFORE, "dropout": 0.5},
+    "item_drop6": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.6},
+    "item_drop5_d128_nokey": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 128,
+                              "repeat_item_keys": False},
+    "item_drop5_d256": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 256},
+    "drop5_d128": {**_SESSION_BEFORE, "dropout": 0.5, "embedding_dim": 128},
+    "chosen_blocks2": {**SESSION_MODEL, "num_blocks": 2},
+    "chosen_len50": {**SESSION_MODEL, "max_len": 50},
+    "item_drop5_d128": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 128},
+}
+
+
+def _validation_rows(data, cases, by):
+    rows = []
+    for name in next_item.BASELINES:
+        base = next_item.make_baseline(name).fit(data.train.item_ids)
+        scores = base.score(cases.histories.item_ids, data.catalog)
+        rows.append({"model": name, **_figures(scores, data, cases, by)})
+    return rows
+
+
+def _figures(scores, data, cases, by):
+    m = next_item.evaluate_scores(scores, cases, data.catalog, by=by, sampled=False,
+                                  exclude_seen=data.exclude_seen)
+    if by == "session":
+        return {"Recall@20": m["Recall@20"], "MRR@20": m["MRR@20"]}
+    return {"HR@10": m["full_HR@10"], "NDCG@10": m["full_NDCG@10"]}
+
+
+def taobao(args):
+    from ecomtf.datasets import load_taobao_user_behavior
+
+    log, _ = load_taobao_user_behavior(shared_data("taobao-userbehavior-head"))
+    log = log.take(log.user_id != "100370")
+    data = next_item.prepare(log, by="user")
+    print(f"{data.description}; scored on the {len(data.validation)} validation items")
+    rows = _validation_rows(data, data.validation, "user")
+    for name in args.configs.split(","):
+        kwargs = dict(TAOBAO_CONFIGS[name])
+        every = kwargs.pop("eval_every", 10)
+        model, m = next_item.train(data, epochs=args.epochs or 20, eval_every=every, patience=3, verbose=0,
+                                   seed=args.seed, evaluate_test=False, **kwargs)
+        scores = next_item.score_histories(model, data.validation.histories, data.catalog)
+        rows.append({"model": f"ours: {name}, seed {args.seed}", **_figures(scores, data, data.validation, "user"),
+                     "best epoch": m.get("best_epoch"), "train CPU s": m["train_cpu_seconds"]})
+        print(rows[-1], flush=True)
+    print_table("Taobao validation items (second-to-last event per user), full ranking, nothing excluded",
+                rows)
+
+
+def diginetica_validation(test_days: float = 7.0):
+    """The DIGINETICA benchmark's training sessions, split again: (train, validation) data."""
+    from ecomtf.data import next_item_pipeline as nip
+    from ecomtf.datasets import load_diginetica
+
+    log, _ = load_diginetica(shared_data("diginetica-sample"))
+    data = next_item.prepare(log, by="session", test_days=7)
+    split = nip.session_split(data.train, test_days=test_days)
+    inner = dataclasses.replace(data, train=split.train, test=split.test,
+                                description=f"{len(split.train):,} train sessions, "
+                                            f"{len(split.test_sessions):,} validation sessions "
+                                            f"({len(split.test):,} cases)")
+    return inner
+
+
+def diginetica(args):
+    data = diginetica_validation()
+    print(data.description)
+    rows = _validation_rows(data, data.test, "session")
+    for name in args.configs.split(","):
+        kwargs = SESSION_CONFIGS[name]
+        model, m = next_item.train(data, epochs=args.epochs or 30, verbose=0, seed=args.seed,
+                                   evaluate_test=False, baselines=False, **kwargs)
+        scores = next_item.score_histories(model, data.test.histories, data.catalog)
+        rows.append({"model": f"ours: {name}, seed {args.seed}", **_figures(scores, data, data.test, "session"),
+                     "train CPU s": m["train_cpu_seconds"]})
+        print(rows[-1], flush=True)
+    print_table("DIGINETICA validation sessions (the last 7 days before the test cut-off), every prefix", rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="taobao", choices=["taobao", "diginetica"])
+    parser.add_argument("--configs", default="base")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=None)
+    args = parser.parse_args(argv)
+    print(f"machine: {machine()}")
+    {"taobao": taobao, "diginetica": diginetica}[args.only](args)
+
+
+if __name__ == "__main__":
+    main()
