@@ -486,7 +486,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "Measured (test accuracy, docs/benchmarks/text.md): CLINC150 0.9240-0.9280 vs "
                         "0.9131-0.9211 without (3 and 2 seeds), Banking77 0.9146-0.9149 vs 0.9133, "
                         "CrossWOZ dialogue acts 0.8055 vs 0.8142 (worse); on other data it can be worse, "
-                        "so compare on your validation split")
+                        "so compare on your validation split. With --encoder minilm: the same linear member "
+                        "next to MiniLM's head (CLINC150 0.9636-0.9649 with the top 2 layers fine-tuned)")
     m.add_argument("--vocab-size", type=int, default=8000, help="WordPiece vocabulary size")
     m.add_argument("--accept-rate", type=float, default=0.97,
                    help="without out-of-scope examples: share of in-scope queries the threshold keeps")
