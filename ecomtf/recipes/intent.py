@@ -769,8 +769,8 @@ def _upper_model(classifier):
 
 
 def _train_minilm(train_data, val_data, *, out_of_scope_val, epochs, batch_size, learning_rate, patience,
-                  dropout, wide, accept_rate, max_seconds, strategy, seed, verbose, trainable_layers=MINILM_TRAINABLE_LAYERS,
-                  max_length: int = 128, fine_tune_learning_rate: float = 1e-4, fine_tune_epochs: int = 4,
+                  dropout, wide, accept_rate, max_seconds, strategy, seed, verbose,
+                  trainable_layers=MINILM_TRAINABLE_LAYERS, max_length: int = 128, fine_tune_learning_rate: float = 1e-4, fine_tune_epochs: int = 4,
                   **unknown):
     """``train`` for ``encoder="minilm"``: the head on frozen embeddings, then each top-N candidate, chosen on validation.
 
