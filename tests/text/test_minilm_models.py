@@ -210,6 +210,20 @@ def test_intent_cli_with_minilm(intent_csv, tmp_path):
 
 
 @pytest.mark.slow
+def test_intent_cli_with_wide_minilm(intent_csv, tmp_path):
+    """--encoder minilm --wide: the n-gram member next to MiniLM's head, through the CLI."""
+    import json
+
+    from tests.text.test_recipes import _train_intent_cli
+
+    run = tmp_path / "run"
+    _train_intent_cli(intent_csv, run, "--encoder", "minilm", "--wide", "--trainable-layers", "0", "--epochs", "30")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["training"]["encoder"] == "minilm" and metrics["training"]["wide"] is True
+    assert metrics["test"]["accuracy"] >= 0.9
+
+
+@pytest.mark.slow
 def test_wide_minilm_recipe_trains_both_members_and_predicts_as_the_cached_path(tmp_path):
     """wide=True with MiniLM: an n-gram linear member next to the fine-tuned top layer, one graph.
 
