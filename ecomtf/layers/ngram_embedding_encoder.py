@@ -66,6 +66,9 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
             embeddings (with its own feature-dropout mask). Its pooled rows
             are the last ``linear_units`` output columns; as many units as
             classes make it a softmax regression on the n-gram features.
+            With ``output_dim=0`` there is no embedding table and the
+            output is the linear part alone (the wide part next to another
+            encoder, e.g. MiniLM in ``IntentClassifier``).
 
     Call arguments:
         text: string tensor ``[batch]`` or ``[batch, 1]``.
@@ -121,6 +124,8 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         self.linear_units = int(linear_units)
         if self.linear_units < 0:
             raise ValueError(f"linear_units must be >= 0, got {linear_units}")
+        if self.output_dim < 0 or not (self.output_dim or self.linear_units):
+            raise ValueError(f"output_dim must be >= 0, and > 0 without linear_units, got {output_dim}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if self.char_ngram_vocabulary and not self.char_vocabulary:
@@ -150,13 +155,15 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
         self._ngram_offset = len(self.vocabulary)
         self._char_offset = self._ngram_offset + (len(self.ngram_vocabulary) + 1 if self.ngram_lookup else 0)
         total = self._char_offset + (len(self.char_ngram_vocabulary) + 1 if self.char_ngram_lookup else 0)
-        self.embedding = tf.keras.layers.Embedding(
-            total,
-            self.groups * self.output_dim,
-            embeddings_initializer=tf.keras.initializers.RandomNormal(stddev=0.05),
-            embeddings_regularizer=self.embeddings_regularizer,
-            name="embedding",
-        )
+        self.embedding = None
+        if self.output_dim:
+            self.embedding = tf.keras.layers.Embedding(
+                total,
+                self.groups * self.output_dim,
+                embeddings_initializer=tf.keras.initializers.RandomNormal(stddev=0.05),
+                embeddings_regularizer=self.embeddings_regularizer,
+                name="embedding",
+            )
         self.linear_embedding = None
         if self.linear_units:
             # Zeros: the linear part starts as the uniform classifier, as a
@@ -178,8 +185,8 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
 
     @property
     def feature_count(self) -> int:
-        """Rows of the embedding table."""
-        return self.embedding.input_dim
+        """Rows of the embedding table (of the linear table when ``output_dim=0``)."""
+        return (self.embedding or self.linear_embedding).input_dim
 
     # === Builder ===
     @classmethod
@@ -319,13 +326,16 @@ class NgramEmbeddingEncoder(tf.keras.layers.Layer):
             keep = tf.cast(tf.random.uniform([tf.shape(weight)[0], columns]) >= self.feature_dropout,
                            tf.float32)
             weight, linear_weight = weight * keep[:, : self.groups], weight * keep[:, self.groups :]
-        vectors = tf.reshape(self.embedding(ids), [-1, self.groups, self.output_dim])
-        pooled = self._pool(vectors, weight, rows, batch)
-        out = tf.reshape(pooled, [-1, self.groups * self.output_dim])
+        out = None
+        if self.embedding is not None:
+            vectors = tf.reshape(self.embedding(ids), [-1, self.groups, self.output_dim])
+            pooled = self._pool(vectors, weight, rows, batch)
+            out = tf.reshape(pooled, [-1, self.groups * self.output_dim])
         if self.linear_embedding is None:
             return out
         linear = self._pool(tf.expand_dims(self.linear_embedding(ids), 1), linear_weight, rows, batch)
-        return tf.concat([out, tf.reshape(linear, [-1, self.linear_units])], axis=-1)
+        linear = tf.reshape(linear, [-1, self.linear_units])
+        return linear if out is None else tf.concat([out, linear], axis=-1)
 
     def _pool(self, vectors, weight, rows, batch):
         """``[features, g, d]`` vectors, ``[features, g or 1]`` weights -> ``[batch, g, d]``."""

@@ -207,3 +207,112 @@ def test_intent_cli_with_minilm(intent_csv, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["training"]["encoder"] == "minilm" and metrics["training"]["trainable_layers"] == 0
     assert metrics["test"]["accuracy"] >= 0.9
+
+
+@pytest.mark.slow
+def test_intent_cli_with_wide_minilm(intent_csv, tmp_path):
+    """--encoder minilm --wide: the n-gram member next to MiniLM's head, through the CLI."""
+    import json
+
+    from tests.text.test_recipes import _train_intent_cli
+
+    run = tmp_path / "run"
+    _train_intent_cli(intent_csv, run, "--encoder", "minilm", "--wide", "--trainable-layers", "0", "--epochs", "30")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["training"]["encoder"] == "minilm" and metrics["training"]["wide"] is True
+    assert metrics["test"]["accuracy"] >= 0.9
+
+
+@pytest.mark.slow
+def test_wide_minilm_recipe_trains_both_members_and_predicts_as_the_cached_path(tmp_path):
+    """wide=True with MiniLM: an n-gram linear member next to the fine-tuned top layer, one graph.
+
+    The n-gram member reads raw text next to the cached states in training;
+    the model from text must give the cached path's logits, both members must
+    have learned, and the model must save and load with its wide encoder.
+    """
+    from ecomtf.recipes import intent
+
+    train, test = _bitext_subset(intents=4, per_intent=10, seed=1)
+    model, info = intent.train(train, encoder="minilm", wide=True, trainable_layers=(1,), epochs=5,
+                               batch_size=16, fine_tune_epochs=1, max_length=16, verbose=0, seed=0)
+    assert info["wide"] and info["trainable_layers"] == 1
+    assert model.member_count == 2 and model.wide_encoder.output_dim == 0
+    assert np.abs(model.wide_encoder.linear_embedding.embeddings.numpy()).max() > 0
+    np.testing.assert_allclose(intent.cached_logits(model, test.texts, model.encoder.frozen_layers),
+                               model.logits(test.texts), atol=1e-4)
+    members = model.member_probabilities(test.texts)
+    assert members.shape == (len(test), 2, 4)
+    assert np.mean(members[:, 1].argmax(1) == model.label_ids(test.labels)) > 0.25
+    run = intent.save_run(tmp_path / "run", model, {})
+    loaded = intent.load_run(run)
+    np.testing.assert_allclose(loaded.logits(test.texts), model.logits(test.texts), atol=1e-5)
+    assert loaded.wide_encoder is not None and loaded.temperature == model.temperature
+
+
+def _wide_minilm_model():
+    """An untrained wide MiniLM classifier with random weights in its head and linear member (no training)."""
+    from ecomtf.layers.bert_sentence_encoder import BertSentenceEncoder
+    from ecomtf.models.intent_classifier import IntentClassifier
+    from ecomtf.models.intent_classifier import wide_ngram_encoder
+
+    train, test = _bitext_subset(intents=4, per_intent=10, seed=1)
+    intents = sorted(set(train.labels.tolist()))
+    model = IntentClassifier(BertSentenceEncoder(max_length=16, trainable_layers=1, name="encoder"), intents,
+                             wide=True, wide_encoder=wide_ngram_encoder(train.texts, len(intents), min_count=1))
+    model(tf.constant(["a"]), training=False)
+    rng = np.random.default_rng(0)
+    table = model.wide_encoder.linear_embedding
+    table.set_weights([rng.normal(size=table.embeddings.shape).astype(np.float32)])
+    model.head.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.head.get_weights()])
+    return model, train, test
+
+
+def test_wide_minilm_classifier_cached_path_config_and_checks():
+    """The wide member next to MiniLM: two members, the cached-state path equals the text path, config round trip."""
+    from ecomtf.layers.bert_sentence_encoder import BertSentenceEncoder
+    from ecomtf.models.intent_classifier import IntentClassifier
+    from ecomtf.recipes import intent
+
+    model, train, test = _wide_minilm_model()
+    assert model.member_count == 2
+    texts = test.texts[:6]
+    np.testing.assert_allclose(intent.cached_logits(model, texts, model.encoder.frozen_layers),
+                               model.logits(texts), atol=1e-4)
+    members = model.member_logits(tf.constant(texts), training=False).numpy()
+    np.testing.assert_allclose(members[:, 1], model.wide_encoder(tf.constant(texts)).numpy()
+                               + model.wide_bias.numpy(), atol=1e-5)
+    config = model.get_config()
+    assert config["wide_encoder"]["config"]["output_dim"] == 0
+    with pytest.raises(ValueError, match="wide_encoder needs wide=True"):
+        IntentClassifier(BertSentenceEncoder(max_length=16), model.intents, wide_encoder=model.wide_encoder)
+    with pytest.raises(ValueError, match="wide=True needs"):
+        IntentClassifier(BertSentenceEncoder(max_length=16), model.intents, wide=True)
+    with pytest.raises(ValueError, match="wide=True the n-gram or MiniLM"):
+        intent.train(train, encoder="transformer", wide=True, verbose=0)
+
+
+@pytest.mark.slow
+def test_wide_minilm_exports_raw_text_savedmodel_and_tflite(tmp_path):
+    """MiniLM + the n-gram member in one graph: stock serving ops, fresh-process parity, LiteRT parity."""
+    import ecomtf.export as ex
+    from ecomtf.export.intent_classifier_servable import IntentClassifierServable
+    from ecomtf.recipes.intent import without_layer_traces
+    from tests.export_checks import run_export_test
+    from tests.export_checks import run_tflite_test
+
+    model, _, test = _wide_minilm_model()
+    servable = IntentClassifierServable(model, examples=np.array(["where is my parcel", "我要退款", ""], dtype=object))
+    with without_layer_traces():
+        run_export_test(servable, tmp_path / "intent", atol=1e-4)
+        inputs = {"text": np.array(test.texts[:12].tolist() + ["", "qwerty"], dtype=object)}
+        run_tflite_test(servable, tmp_path / "m.tflite", inputs)
+        # The n-gram member adds TF Text's n-gram join, which has a TFLite kernel (as in the n-gram model).
+        assert ex.custom_ops((tmp_path / "m.tflite").read_bytes()) == {
+            "FastBertNormalize", "FastWordpieceTokenizeWithOffsets", "TFText>NgramsStringJoin"}
+        quantized = ex.to_tflite(servable, tmp_path / "q.tflite", quantization="dynamic")
+    # Dynamic-range quantization converts and runs; the weights here are random (near-tied scores), so the
+    # agreement of its answers is checked on a trained model (test_exports_raw_text_savedmodel_and_quantized_tflite).
+    assert quantized.stat().st_size < (tmp_path / "m.tflite").stat().st_size / 3
+    got = ex.run_tflite(quantized, {"text": test.texts.astype(object)})
+    assert set(got["intent"].astype(str)) <= set(model.intents) and len(got["intent"]) == len(test)

@@ -147,3 +147,18 @@ def test_ngram_encoder_linear_table_pools_the_same_features():
     assert not np.allclose(drop[4:], drop[:3])
     with pytest.raises(ValueError, match="linear_units"):
         NgramEmbeddingEncoder(enc.vocabulary, linear_units=-1)
+
+
+def test_ngram_encoder_linear_table_alone_is_the_same_linear_part():
+    """output_dim=0: no embedding table, the output is the linear table pooled as with one."""
+    enc = NgramEmbeddingEncoder.from_corpus(CORPUS, output_dim=4, min_count=1, linear_units=3)
+    alone = NgramEmbeddingEncoder.from_config({**enc.get_config(), "output_dim": 0})
+    run_layer_test(NgramEmbeddingEncoder, alone.get_config(), TEXTS, expected_shape=[4, 3])
+    assert alone.embedding is None and alone.feature_count == enc.feature_count
+    alone(TEXTS), enc(TEXTS)
+    table = np.random.default_rng(0).normal(size=(enc.feature_count, 3)).astype(np.float32)
+    enc.linear_embedding.set_weights([table])
+    alone.linear_embedding.set_weights([table])
+    np.testing.assert_allclose(alone(TEXTS).numpy(), enc(TEXTS).numpy()[:, 4:], atol=1e-6)
+    with pytest.raises(ValueError, match="output_dim"):
+        NgramEmbeddingEncoder(enc.vocabulary, output_dim=0)
