@@ -42,7 +42,11 @@ def data_file():
     return shared_data("online-retail-ii", "online_retail_II.csv.gz")
 
 
-def weekly_product_table(path, products: int) -> tuple[SalesTable, dict]:
+LEVELS = {"product": ["product"], "country": ["country"], "product-country": ["product", "country"]}
+
+
+def weekly_product_table(path, products: int, level: str = "product") -> tuple[SalesTable, dict]:
+    """Weekly units of the top ``products`` series: per product, per country or per (product, country)."""
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
@@ -62,6 +66,11 @@ def weekly_product_table(path, products: int) -> tuple[SalesTable, dict]:
     stats = {"rows": int(n), "sheet_overlap_dropped": int(overlap.sum()), "cancellations_dropped": int(cancel.sum()),
              "non_product_dropped": int((~product).sum()), "kept": int(keep.sum())}
     codes = np.asarray(code.to_numpy(zero_copy_only=False), dtype=object)[keep]
+    country = np.asarray(t["Country"].to_numpy(zero_copy_only=False), dtype=object)[keep]
+    if level == "country":
+        codes = country
+    elif level == "product-country":
+        codes = np.char.add(np.char.add(codes.astype(str), "|"), country.astype(str)).astype(object)
     days = dates[keep]
     qty = qty[keep]
     weeks = days - ((days - np.datetime64("1970-01-05")).astype(np.int64) % 7)  # Mondays
@@ -72,9 +81,15 @@ def weekly_product_table(path, products: int) -> tuple[SalesTable, dict]:
     totals = np.bincount(inv, weights=qty)
     top = set(uniq[np.argsort(-totals)[:products]])
     sel = np.asarray([c in top for c in codes])
+    keys = LEVELS[level]
+    columns = {"week": weeks[sel], "units": qty[sel]}
+    if len(keys) == 1:
+        columns[keys[0]] = codes[sel]
+    else:
+        parts = np.asarray([c.split("|", 1) for c in codes[sel]], dtype=object)
+        columns.update({"product": parts[:, 0], "country": parts[:, 1]})
     table, report = SalesTable.from_columns(
-        {"week": weeks[sel], "product": codes[sel], "units": qty[sel]},
-        date="week", target="units", keys=["product"], freq="W", fill="zero", source="online retail II")
+        columns, date="week", target="units", keys=keys, freq="W", fill="zero", source="online retail II")
     stats["weeks"] = int(table.length)
     stats["series"] = int(table.n_series)
     return table, stats
@@ -128,25 +143,40 @@ def gbm_forecasts(table, cutoff_index, origin_indices, horizon, seed=0):
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--products", type=int, default=200)
+    p.add_argument("--products", type=int, default=200, help="number of series (the top ones by units)")
+    p.add_argument("--level", choices=sorted(LEVELS), default="product",
+                   help="weekly units per product, per country, or per (product, country)")
     p.add_argument("--horizon", type=int, default=8)
     p.add_argument("--origins", type=int, default=4)
     p.add_argument("--step", type=int, default=4)
+    p.add_argument("--end", help="validation: the last window ends before this date (the table is cut there)")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lookback", type=int, default=None)
+    p.add_argument("--scale-window", type=int, default=0, help="SalesForecaster scale_window")
+    p.add_argument("--loss-weight-power", type=float, default=0.0, help="SalesForecaster loss_weight_power")
+    p.add_argument("--log-inputs", action="store_true", help="SalesForecaster log_inputs")
+    p.add_argument("--skip-gbm", action="store_true")
+    p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
 
     from benchmarks.common import machine
     from ecomtf.recipes import forecast as recipe
 
     started = time.time()
-    table, stats = weekly_product_table(data_file(), args.products)
+    table, stats = weekly_product_table(data_file(), args.products, args.level)
+    if args.end:
+        table = table.slice(end=args.end)
+        stats["cut_at"] = args.end
     print(json.dumps(stats), table)
     h = args.horizon
     origins = bt.rolling_origins(table, h, args.origins, args.step)
     cutoff = origins[0]
     o_idx = [table.index_of(o) for o in origins]
     print("origins", [str(o) for o in origins], "training before", cutoff)
+    model_kwargs = dict(lookback=args.lookback, scale_window=args.scale_window,
+                        loss_weight_power=args.loss_weight_power, log_inputs=args.log_inputs)
+    print("forecaster settings", model_kwargs)
 
     rows = {}  # method -> list of per-origin metric dicts
 
@@ -159,25 +189,30 @@ def main(argv=None) -> dict:
         a = table.target[:, t:t + h].astype(np.float64)
         actuals.append(a)
         scales.append(bt.mase_denominator(table.target[:, :t], 1))
-    baselines = forecast_baselines.default_baselines("W")
+    baselines = dict(forecast_baselines.default_baselines("W"))
+    baselines["auto_ets"] = forecast_baselines.auto_ets
     for name, fn in baselines.items():
         for k, t in enumerate(o_idx):
             score(name, k, actuals[k], fn(table.target[:, :t].astype(np.float32), h), scales[k])
-    t0 = time.time()
-    for k, f in enumerate(gbm_forecasts(table, o_idx[0], o_idx, h)):
-        score("gradient boosting (lags >= horizon)", k, actuals[k], f, scales[k])
-    gbm_seconds = time.time() - t0
+    gbm_seconds = 0.0
+    if not args.skip_gbm:
+        t0 = time.time()
+        for k, f in enumerate(gbm_forecasts(table, o_idx[0], o_idx, h)):
+            score("gradient boosting (lags >= horizon)", k, actuals[k], f, scales[k])
+        gbm_seconds = time.time() - t0
+
+    from ecomtf.data.windows import SalesWindows
 
     seed_preds, seed_seconds, calib = [], [], []
+    levels = None
     for seed in range(args.seeds):
         t0 = time.time()
-        model, info = recipe.fit(table, horizon=h, until=cutoff, epochs=args.epochs, seed=seed, verbose=0)
+        model, info = recipe.fit(table, horizon=h, until=cutoff, epochs=args.epochs, seed=seed, verbose=0,
+                                 **model_kwargs)
         seed_seconds.append(time.time() - t0)
         preds = bt.backtest_predictions(model, table, origins)
         # backtest_predictions drops series without actuals; keep the full set here.
         full = []
-        from ecomtf.data.windows import SalesWindows
-
         w = SalesWindows(table, model.history_length, h)
         for o in origins:
             out = model.predict(w.features(w.origins_at(o)), batch_size=1024, verbose=0)
@@ -188,10 +223,11 @@ def main(argv=None) -> dict:
                   full[k]["quantiles"], model.quantiles)
         calib.append(bt.held_out_calibration(preds, model.quantiles))
         levels = model.quantiles
-    for k in range(len(origins)):
-        q = np.mean([sp[k]["quantiles"] for sp in seed_preds], axis=0)
-        score(f"SalesForecaster ensemble of {args.seeds}", k, actuals[k], q[..., levels.index(0.5)], scales[k],
-              q, levels)
+    if args.seeds > 1:
+        for k in range(len(origins)):
+            q = np.mean([sp[k]["quantiles"] for sp in seed_preds], axis=0)
+            score(f"SalesForecaster ensemble of {args.seeds}", k, actuals[k], q[..., levels.index(0.5)],
+                  scales[k], q, levels)
 
     metrics = ("wape", "mase", "smape", "coverage")
     summary = {}
@@ -202,15 +238,20 @@ def main(argv=None) -> dict:
         print(f"{name:<40}" + "".join(f"{mean.get(m, float('nan')):>14.3f}" for m in metrics)
               + "   " + " ".join(f"{r['wape']:.2f}" for r in per))
     seed_wape = [summary[f"SalesForecaster seed {s}"]["mean"]["wape"] for s in range(args.seeds)]
-    print(f"\nforecaster WAPE over seeds: mean {np.mean(seed_wape):.3f}, std {np.std(seed_wape):.3f}, "
-          f"range {min(seed_wape):.3f}-{max(seed_wape):.3f}")
+    if seed_wape:
+        print(f"\nforecaster WAPE over seeds: mean {np.mean(seed_wape):.3f}, std {np.std(seed_wape):.3f}, "
+              f"range {min(seed_wape):.3f}-{max(seed_wape):.3f}")
     for s, c in enumerate(calib):
         print(f"seed {s} P10-P90 coverage % per window: raw {[round(v, 1) for v in c['raw']['per_window']]}, "
               f"calibrated held out {[round(v, 1) for v in (c['calibrated'] or {}).get('per_window', [])]}; "
               f"calibrated per step {[round(v) for v in (c['calibrated'] or {}).get('per_step', [])]}")
     print(f"train seconds per seed {[round(s) for s in seed_seconds]}, GBM {gbm_seconds:.0f} s, "
           f"total {time.time() - started:.0f} s; {machine()}")
-    return {"stats": stats, "summary": summary, "calibration": calib}
+    out = {"stats": stats, "settings": model_kwargs, "summary": summary, "calibration": calib}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, default=float)
+    return out
 
 
 if __name__ == "__main__":

@@ -108,6 +108,18 @@ class SalesForecaster(tf.keras.Model):
             ``set_quantile_offsets`` (see
             ``ecomtf.evaluation.backtest.conformal_offsets``), so the exported
             graph serves the calibrated band that ``forecast.csv`` holds.
+        scale_window: 0 (default) scales each series by its training-table
+            scale; ``n > 0`` scales each window by the mean absolute value of
+            its own last ``n`` known history steps (DeepAR's context scaling;
+            the table scale where those are all 0), so a series whose level
+            moved since training is seen at its current level.
+        loss_weight_power: each window's pinball loss (on the scaled target)
+            is weighted by ``(scale / global_scale) ** p``: 0 (default) weighs
+            every series alike, 1 gives the loss in units (what WAPE, a
+            volume-weighted error, scores); in between is a compromise.
+        log_inputs: also feed the encoder ``log1p`` of the scaled history
+            (spiky, intermittent series: one bulk order dominates a linear
+            input).
         lstm_units, hidden_units, embedding_dim: sizes.
         dropout: dropout rate in the decoder.
         key_dropout: rate at which training replaces a key or attribute by
@@ -167,6 +179,9 @@ class SalesForecaster(tf.keras.Model):
         nonnegative: bool = False,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         quantile_offsets: Sequence[Sequence[float]] | None = None,
+        scale_window: int = 0,
+        loss_weight_power: float = 0.0,
+        log_inputs: bool = False,
         lstm_units: int = 64,
         hidden_units: int = 64,
         embedding_dim: int = 8,
@@ -208,6 +223,9 @@ class SalesForecaster(tf.keras.Model):
         self.nonnegative = bool(nonnegative)
         quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
         self.quantiles = quantiles
+        self.scale_window = int(scale_window)
+        self.loss_weight_power = float(loss_weight_power)
+        self.log_inputs = bool(log_inputs)
         self.lstm_units = int(lstm_units)
         self.hidden_units = int(hidden_units)
         self.embedding_dim = int(embedding_dim)
@@ -383,6 +401,11 @@ class SalesForecaster(tf.keras.Model):
         filled, known = self.filler(history)
         series_id = self._series_id(inputs)
         scale = self.scaler(series_id, filled, known)
+        if self.scale_window > 0:
+            n = min(self.scale_window, lh)
+            count = tf.reduce_sum(known[:, -n:], axis=1)
+            own = tf.reduce_sum(tf.abs(filled[:, -n:]) * known[:, -n:], axis=1) / tf.maximum(count, 1.0)
+            scale = tf.where(own > 0, own, scale)
         x = filled / scale[:, None]
 
         start = tf.reshape(tf.cast(inputs[START_DAY], tf.int32), [-1])
@@ -391,6 +414,8 @@ class SalesForecaster(tf.keras.Model):
 
         # --- encoder: the last `lookback` steps ---
         steps = [x[..., None], known[..., None]]
+        if self.log_inputs:
+            steps.append(tf.math.log1p(tf.nn.relu(x))[..., None])
         if self.encoder_calendar.output_dim:
             steps.append(self.encoder_calendar(hist_days))
         # Covariates: the table's fill rule applied in the graph (one path for
@@ -551,8 +576,12 @@ class SalesForecaster(tf.keras.Model):
             weight = weight * tf.reshape(tf.cast(sample_weight, tf.float32), [-1, 1])
         y_scaled = tf.where(valid, y, tf.zeros_like(y)) / scale
         loss = tf.reduce_mean(pinball(y_scaled, y_pred["quantiles"] / scale[..., None], self.quantiles), -1)
+        floor = 1.0  # a count of valid steps: at least 1 when any is valid
+        if self.loss_weight_power:
+            weight = weight * tf.pow(scale / self.global_scale, self.loss_weight_power)
+            floor = 1e-12  # weights below 1: a weighted mean, not a floored one
         total = tf.reduce_sum(weight)
-        mean_loss = tf.reduce_sum(loss * weight) / tf.maximum(total, 1.0)
+        mean_loss = tf.reduce_sum(loss * weight) / tf.maximum(total, floor)
         abs_err = tf.abs(tf.where(valid, y, tf.zeros_like(y)) - y_pred["forecast"])
         self.loss_tracker.update_state(mean_loss)
         self.mae_tracker.update_state(tf.reduce_sum(abs_err * weight) / tf.maximum(total, 1.0))
@@ -616,6 +645,9 @@ class SalesForecaster(tf.keras.Model):
             "quantiles": list(self.quantiles),
             "quantile_offsets": np.asarray(self.offsets.numpy() if hasattr(self, "offsets") else
                                            self.quantile_offsets).tolist(),
+            "scale_window": self.scale_window,
+            "loss_weight_power": self.loss_weight_power,
+            "log_inputs": self.log_inputs,
             "lstm_units": self.lstm_units,
             "hidden_units": self.hidden_units,
             "embedding_dim": self.embedding_dim,
