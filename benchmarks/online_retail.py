@@ -144,6 +144,8 @@ def gbm_forecasts(table, cutoff_index, origin_indices, horizon, seed=0):
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--products", type=int, default=200, help="number of series (the top ones by units)")
+    p.add_argument("--train-products", type=int, default=0,
+                   help="train every model on this many top series (>= --products); score the top --products")
     p.add_argument("--level", choices=sorted(LEVELS), default="product",
                    help="weekly units per product, per country, or per (product, country)")
     p.add_argument("--horizon", type=int, default=8)
@@ -156,6 +158,8 @@ def main(argv=None) -> dict:
     p.add_argument("--scale-window", type=int, default=0, help="SalesForecaster scale_window")
     p.add_argument("--loss-weight-power", type=float, default=0.0, help="SalesForecaster loss_weight_power")
     p.add_argument("--log-inputs", action="store_true", help="SalesForecaster log_inputs")
+    p.add_argument("--log-target", action="store_true", help="SalesForecaster log_target")
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--skip-gbm", action="store_true")
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
@@ -164,7 +168,10 @@ def main(argv=None) -> dict:
     from ecomtf.recipes import forecast as recipe
 
     started = time.time()
-    table, stats = weekly_product_table(data_file(), args.products, args.level)
+    table, stats = weekly_product_table(data_file(), max(args.products, args.train_products), args.level)
+    # The scored series: the top --products by units (the selection's own criterion).
+    scored = np.sort(np.argsort(-np.nansum(table.target, axis=1), kind="stable")[:args.products])
+    stats["scored_series"] = int(len(scored))
     if args.end:
         table = table.slice(end=args.end)
         stats["cut_at"] = args.end
@@ -175,7 +182,8 @@ def main(argv=None) -> dict:
     o_idx = [table.index_of(o) for o in origins]
     print("origins", [str(o) for o in origins], "training before", cutoff)
     model_kwargs = dict(lookback=args.lookback, scale_window=args.scale_window,
-                        loss_weight_power=args.loss_weight_power, log_inputs=args.log_inputs)
+                        loss_weight_power=args.loss_weight_power, log_inputs=args.log_inputs,
+                        log_target=args.log_target)
     print("forecaster settings", model_kwargs)
 
     rows = {}  # method -> list of per-origin metric dicts
@@ -186,19 +194,19 @@ def main(argv=None) -> dict:
 
     actuals, scales = [], []
     for t in o_idx:
-        a = table.target[:, t:t + h].astype(np.float64)
+        a = table.target[scored, t:t + h].astype(np.float64)
         actuals.append(a)
-        scales.append(bt.mase_denominator(table.target[:, :t], 1))
+        scales.append(bt.mase_denominator(table.target[scored, :t], 1))
     baselines = dict(forecast_baselines.default_baselines("W"))
     baselines["auto_ets"] = forecast_baselines.auto_ets
     for name, fn in baselines.items():
         for k, t in enumerate(o_idx):
-            score(name, k, actuals[k], fn(table.target[:, :t].astype(np.float32), h), scales[k])
+            score(name, k, actuals[k], fn(table.target[scored, :t].astype(np.float32), h), scales[k])
     gbm_seconds = 0.0
     if not args.skip_gbm:
         t0 = time.time()
         for k, f in enumerate(gbm_forecasts(table, o_idx[0], o_idx, h)):
-            score("gradient boosting (lags >= horizon)", k, actuals[k], f, scales[k])
+            score("gradient boosting (lags >= horizon)", k, actuals[k], f[scored], scales[k])
         gbm_seconds = time.time() - t0
 
     from ecomtf.data.windows import SalesWindows
@@ -208,15 +216,16 @@ def main(argv=None) -> dict:
     for seed in range(args.seeds):
         t0 = time.time()
         model, info = recipe.fit(table, horizon=h, until=cutoff, epochs=args.epochs, seed=seed, verbose=0,
+                                 learning_rate=args.lr,
                                  **model_kwargs)
         seed_seconds.append(time.time() - t0)
-        preds = bt.backtest_predictions(model, table, origins)
-        # backtest_predictions drops series without actuals; keep the full set here.
-        full = []
+        full, preds = [], []
         w = SalesWindows(table, model.history_length, h)
-        for o in origins:
-            out = model.predict(w.features(w.origins_at(o)), batch_size=1024, verbose=0)
-            full.append({k: np.asarray(v) for k, v in out.items()})
+        for k, o in enumerate(origins):
+            out = model.predict(w.features(w.origins_at(o, series=scored)), batch_size=1024, verbose=0)
+            full.append({key: np.asarray(v) for key, v in out.items()})
+            preds.append({"origin": str(o), "actual": actuals[k], "quantiles": full[-1]["quantiles"],
+                          "scale": full[-1]["scale"], "nonnegative": bool(model.nonnegative)})
         seed_preds.append(full)
         for k in range(len(origins)):
             score(f"SalesForecaster seed {seed}", k, actuals[k], full[k]["forecast"], scales[k],

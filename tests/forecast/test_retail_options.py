@@ -147,3 +147,26 @@ def test_online_retail_weekly_table_per_product_country_and_both(tiny_invoices, 
     assert table.length == 8
     np.testing.assert_array_equal(table.target[order], np.repeat(np.array(units)[:, None], 8, axis=1))
     assert stats["cancellations_dropped"] == 10 and stats["non_product_dropped"] == 10
+
+
+def test_log_target_maps_quantiles_back_keeps_order_and_trains_in_log_space():
+    model, feats, y = _small(log_target=True)
+    out = model(feats)
+    q = out["quantiles"].numpy()
+    assert np.isfinite(q).all() and (np.diff(q, axis=-1) >= 0).all() and "transformed" not in out
+    train_out = model(feats, training=True)
+    z = train_out["transformed"].numpy()
+    scale = train_out["scale"].numpy()[:, None, None]
+    # Training outputs are not clipped or calibrated: exactly the inverse map of z.
+    np.testing.assert_allclose(train_out["quantiles"].numpy(), np.sign(z) * np.expm1(np.abs(z)) * scale,
+                               rtol=1e-4, atol=1e-4)
+    # The loss is the pinball loss of sign(v) log1p(|v|) of the scaled target.
+    yy = np.nan_to_num(y)
+    t = np.sign(yy / scale[..., 0]) * np.log1p(np.abs(yy / scale[..., 0]))
+    levels = np.asarray(model.quantiles)
+    err = t[..., None] - z
+    want = np.maximum(levels * err, (levels - 1) * err).mean(-1)
+    valid = np.isfinite(y)
+    got = float(model.compute_loss(y=tf.constant(y, tf.float32), y_pred=train_out))
+    assert got == pytest.approx(want[valid].mean(), rel=1e-4)
+    assert SalesForecaster.from_config(json.loads(json.dumps(model.get_config()))).log_target
