@@ -45,14 +45,44 @@ def data_file():
 LEVELS = {"product": ["product"], "country": ["country"], "product-country": ["product", "country"]}
 
 
-def weekly_product_table(path, products: int, level: str = "product") -> tuple[SalesTable, dict]:
-    """Weekly units of the top ``products`` series: per product, per country or per (product, country)."""
+def matched_cancelled_sales(customer, code, qty, times, sale, cancel) -> np.ndarray:
+    """Sale lines that a later cancellation reverses (SOURCE.md: "drop matched pairs for demand models").
+
+    A cancellation (``C`` invoice, negative quantity) is matched to the latest
+    earlier sale line with the same customer, product and quantity; each sale
+    is matched at most once. Lines without a customer are never matched.
+
+    Returns:
+        bool mask over the rows: the matched sale lines.
+    """
+    order = np.lexsort((np.arange(len(times)), times))
+    open_sales: dict = {}
+    matched = np.zeros(len(times), bool)
+    for i in order:
+        if not customer[i]:
+            continue
+        if sale[i]:
+            open_sales.setdefault((customer[i], code[i], qty[i]), []).append(i)
+        elif cancel[i]:
+            stack = open_sales.get((customer[i], code[i], -qty[i]))
+            if stack:
+                matched[stack.pop()] = True
+    return matched
+
+
+def weekly_product_table(path, products: int, level: str = "product",
+                         cancelled: str = "drop") -> tuple[SalesTable, dict]:
+    """Weekly units of the top ``products`` series: per product, per country or per (product, country).
+
+    ``cancelled="drop"`` also drops the sale lines that a cancellation reverses
+    (matched pairs); ``"keep"`` counts them (the session-3 protocol).
+    """
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
         column_types={"Invoice": "string", "StockCode": "string", "Customer ID": "string"},
-        include_columns=["Invoice", "StockCode", "Quantity", "InvoiceDate", "Country"]))
+        include_columns=["Invoice", "StockCode", "Quantity", "InvoiceDate", "Country", "Customer ID"]))
     n = t.num_rows
     dates = t["InvoiceDate"].to_numpy().astype("datetime64[D]")
     sheet1 = np.arange(n) < FIRST_SHEET_ROWS
@@ -64,7 +94,17 @@ def weekly_product_table(path, products: int, level: str = "product") -> tuple[S
     qty = t["Quantity"].to_numpy().astype(np.float64)
     keep = ~overlap & ~cancel & product & (qty > 0)
     stats = {"rows": int(n), "sheet_overlap_dropped": int(overlap.sum()), "cancellations_dropped": int(cancel.sum()),
-             "non_product_dropped": int((~product).sum()), "kept": int(keep.sum())}
+             "non_product_dropped": int((~product).sum())}
+    if cancelled == "drop":
+        customer = np.asarray(t["Customer ID"].fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+        codes_all = np.asarray(code.to_numpy(zero_copy_only=False), dtype=object)
+        times = t["InvoiceDate"].to_numpy().astype("datetime64[m]").astype(np.int64)
+        matched = matched_cancelled_sales(customer, codes_all, qty.astype(np.int64), times, keep,
+                                          ~overlap & cancel & product)
+        stats["cancelled_sales_dropped"] = int(matched.sum())
+        stats["cancelled_units_dropped"] = int(qty[matched].sum())
+        keep &= ~matched
+    stats["kept"] = int(keep.sum())
     codes = np.asarray(code.to_numpy(zero_copy_only=False), dtype=object)[keep]
     country = np.asarray(t["Country"].to_numpy(zero_copy_only=False), dtype=object)[keep]
     if level == "country":
@@ -98,7 +138,7 @@ def weekly_product_table(path, products: int, level: str = "product") -> tuple[S
 # --- Gradient boosting on lags >= horizon ---------------------------------
 
 
-def gbm_features(table, t_index, horizon):
+def gbm_features(table, t_index, horizon, train_end):
     y = table.target.astype(np.float64)
     y = np.where(np.isfinite(y), y, np.nan)
     n = y.shape[0]
@@ -116,7 +156,11 @@ def gbm_features(table, t_index, horizon):
     month = (dates.astype("datetime64[M]") - years.astype("datetime64[M]")).astype(int) + 1
     for v in (doy // 7, month):
         cols.append(np.broadcast_to(v, (n, len(t_index))).astype(np.float64))
-    cols.append(np.broadcast_to(np.arange(n)[:, None], (n, len(t_index))).astype(np.float64))
+    if n <= 255:  # scikit-learn's limit for a categorical feature
+        ident = np.arange(n, dtype=np.float64)
+    else:  # more series: each one's mean log1p units in the training weeks instead of its id
+        ident = np.nanmean(np.log1p(np.maximum(y[:, :train_end], 0)), axis=1)
+    cols.append(np.broadcast_to(ident[:, None], (n, len(t_index))).astype(np.float64))
     return np.stack(cols, -1).reshape(n * len(t_index), len(cols))
 
 
@@ -124,11 +168,11 @@ def gbm_forecasts(table, cutoff_index, origin_indices, horizon, seed=0):
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     train_t = np.arange(horizon + 4, cutoff_index)
-    x = gbm_features(table, train_t, horizon)
+    x = gbm_features(table, train_t, horizon, cutoff_index)
     y = table.target[:, train_t].reshape(-1).astype(np.float64)
     ok = np.isfinite(y)
     categorical = np.zeros(x.shape[1], bool)
-    categorical[-1] = True
+    categorical[-1] = table.n_series <= 255
     model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, max_leaf_nodes=31,
                                           min_samples_leaf=40, categorical_features=categorical,
                                           random_state=seed)
@@ -136,7 +180,7 @@ def gbm_forecasts(table, cutoff_index, origin_indices, horizon, seed=0):
     out = []
     for t in origin_indices:
         steps = np.arange(t, t + horizon)
-        out.append(np.maximum(np.expm1(model.predict(gbm_features(table, steps, horizon))), 0).reshape(
+        out.append(np.maximum(np.expm1(model.predict(gbm_features(table, steps, horizon, cutoff_index))), 0).reshape(
             table.n_series, horizon))
     return out
 
@@ -146,6 +190,8 @@ def main(argv=None) -> dict:
     p.add_argument("--products", type=int, default=200, help="number of series (the top ones by units)")
     p.add_argument("--train-products", type=int, default=0,
                    help="train every model on this many top series (>= --products); score the top --products")
+    p.add_argument("--cancelled", choices=("drop", "keep"), default="drop",
+                   help="drop the sale lines a cancellation reverses (default), or keep them (session 3)")
     p.add_argument("--level", choices=sorted(LEVELS), default="product",
                    help="weekly units per product, per country, or per (product, country)")
     p.add_argument("--horizon", type=int, default=8)
@@ -168,7 +214,8 @@ def main(argv=None) -> dict:
     from ecomtf.recipes import forecast as recipe
 
     started = time.time()
-    table, stats = weekly_product_table(data_file(), max(args.products, args.train_products), args.level)
+    table, stats = weekly_product_table(data_file(), max(args.products, args.train_products), args.level,
+                                         args.cancelled)
     # The scored series: the top --products by units (the selection's own criterion).
     scored = np.sort(np.argsort(-np.nansum(table.target, axis=1), kind="stable")[:args.products])
     stats["scored_series"] = int(len(scored))
@@ -211,7 +258,14 @@ def main(argv=None) -> dict:
 
     from ecomtf.data.windows import SalesWindows
 
-    seed_preds, seed_seconds, calib = [], [], []
+    seed_preds, seed_seconds, calib, calib_level = [], [], [], []
+    # An alternative calibration unit, measured here in numpy only (the graph
+    # calibrates in units of the model's scale): each series' mean over the 13
+    # weeks before the origin, so offsets grow with the level at the origin.
+    recent = []
+    for k, t in enumerate(o_idx):
+        r = np.nanmean(np.abs(table.target[scored, max(0, t - 13):t]), axis=1)
+        recent.append(r)
     levels = None
     for seed in range(args.seeds):
         t0 = time.time()
@@ -231,6 +285,8 @@ def main(argv=None) -> dict:
             score(f"SalesForecaster seed {seed}", k, actuals[k], full[k]["forecast"], scales[k],
                   full[k]["quantiles"], model.quantiles)
         calib.append(bt.held_out_calibration(preds, model.quantiles))
+        level_preds = [dict(p_, scale=np.where(recent[k] > 0, recent[k], p_["scale"])) for k, p_ in enumerate(preds)]
+        calib_level.append(bt.held_out_calibration(level_preds, model.quantiles))
         levels = model.quantiles
     if args.seeds > 1:
         for k in range(len(origins)):
@@ -254,9 +310,13 @@ def main(argv=None) -> dict:
         print(f"seed {s} P10-P90 coverage % per window: raw {[round(v, 1) for v in c['raw']['per_window']]}, "
               f"calibrated held out {[round(v, 1) for v in (c['calibrated'] or {}).get('per_window', [])]}; "
               f"calibrated per step {[round(v) for v in (c['calibrated'] or {}).get('per_step', [])]}")
+    for s, c in enumerate(calib_level):
+        print(f"seed {s} coverage, offsets in units of the 13-week level (numpy only): calibrated held out "
+              f"{[round(v, 1) for v in (c['calibrated'] or {}).get('per_window', [])]}; per step "
+              f"{[round(v) for v in (c['calibrated'] or {}).get('per_step', [])]}")
     print(f"train seconds per seed {[round(s) for s in seed_seconds]}, GBM {gbm_seconds:.0f} s, "
           f"total {time.time() - started:.0f} s; {machine()}")
-    out = {"stats": stats, "settings": model_kwargs, "summary": summary, "calibration": calib}
+    out = {"stats": stats, "settings": model_kwargs, "summary": summary, "calibration": calib, "calibration_13_week_level": calib_level}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, default=float)

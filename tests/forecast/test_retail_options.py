@@ -170,3 +170,20 @@ def test_log_target_maps_quantiles_back_keeps_order_and_trains_in_log_space():
     got = float(model.compute_loss(y=tf.constant(y, tf.float32), y_pred=train_out))
     assert got == pytest.approx(want[valid].mean(), rel=1e-4)
     assert SalesForecaster.from_config(json.loads(json.dumps(model.get_config()))).log_target
+
+
+def test_matched_cancellations_drop_the_latest_earlier_sale_once():
+    from benchmarks.online_retail import matched_cancelled_sales
+
+    customer = np.array(["1", "1", "1", "2", "", "1", "1"], dtype=object)
+    code = np.array(["A", "A", "A", "A", "A", "A", "B"], dtype=object)
+    qty = np.array([5, 5, 3, 5, 5, -5, -7])
+    times = np.array([0, 1, 2, 3, 4, 5, 6])
+    cancel = qty < 0
+    sale = ~cancel
+    matched = matched_cancelled_sales(customer, code, qty, times, sale, cancel)
+    # The cancellation of 5 A by customer 1 reverses its latest earlier sale of 5 A
+    # (row 1; not customer 2's, not the anonymous line); -7 B matches nothing.
+    assert matched.tolist() == [False, True, False, False, False, False, False]
+    # A cancellation before any matching sale matches nothing.
+    assert not matched_cancelled_sales(customer, code, qty, times[::-1].copy(), sale, cancel)[:2].any()
