@@ -187,3 +187,18 @@ def test_matched_cancellations_drop_the_latest_earlier_sale_once():
     assert matched.tolist() == [False, True, False, False, False, False, False]
     # A cancellation before any matching sale matches nothing.
     assert not matched_cancelled_sales(customer, code, qty, times[::-1].copy(), sale, cancel)[:2].any()
+
+
+def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
+    from tests.forecast.conftest import run_cli
+    from tests.forecast.test_cli_behaviour import TINY
+    from tests.forecast.test_cli_behaviour import _weekly
+
+    data = _weekly(tmp_path / "w.csv", n_weeks=60)
+    run = tmp_path / "run"
+    run_cli("train", "forecast", "--data", data, "--date-col", "week", "--target-col", "sales",
+            "--key-cols", "store", "--freq", "W", "--horizon", "4", "--backtest-windows", "0", "--log-target",
+            *TINY, "--out", run)
+    assert json.loads((run / "model_config.json").read_text())["log_target"] is True
+    rows = list(__import__("csv").DictReader(open(run / "forecast.csv")))
+    assert len(rows) == 2 * 4 and all(np.isfinite(float(r["p90"])) for r in rows)
