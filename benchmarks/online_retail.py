@@ -1,23 +1,27 @@
-"""Weekly product sales from UCI Online Retail II: SalesForecaster vs baselines on rolling origins.
+"""Weekly sales from UCI Online Retail II: SalesForecaster vs baselines on rolling origins.
 
 Data: ``../shared/data/online-retail-ii/online_retail_II.csv.gz`` (CC BY 4.0; Chen, D. (2012), UCI ML
 Repository, https://doi.org/10.24432/C5CG6D). Cleaning follows its SOURCE.md: the two workbook sheets
 overlap on 2010-12-01..09 (the first sheet's rows from 2010-12-01 on are dropped), cancellations
-(``C`` invoices) and stock write-offs (negative quantity) are dropped, and non-product codes (``POST``,
-``DOT``, ``M``, ``BANK CHARGES``, gift vouchers...: every code that does not start with 5 digits) too.
-Units are summed per product and Monday-starting week; the partial first and last weeks are dropped; the
-top ``--products`` products by units are the series (a missing week = nothing sold).
+(``C`` invoices) and stock write-offs (negative quantity) are dropped, the sale lines a cancellation
+reverses are dropped too (matched by customer, product and quantity; ``--cancelled keep`` counts them, as
+session 3 did), and non-product codes (``POST``, ``DOT``, ``M``, ``BANK CHARGES``, gift vouchers...: every
+code that does not start with 5 digits). Units are summed per Monday-starting week and per product
+(``--level product``), country (``country``) or both (``product-country``); the partial first and last weeks
+are dropped; the top ``--products`` series by units are scored (a missing week = nothing sold);
+``--train-products N`` trains every model on the top N.
 
-Protocol: ``--origins`` origins ``--step`` weeks apart, the last forecast ending at the last full week;
-each method is trained ONCE on the weeks before the first origin and scored on every origin (so no
-setting is chosen on a scored window: the forecaster runs with the CLI defaults, not tuned here).
-Methods, in the same run: the forecaster for each of ``--seeds`` seeds, their average (a seed ensemble
-averaged outside the graph), seasonal naive (same week last year), naive, moving average over 4 weeks,
-and a gradient-boosting global model on lags >= the horizon (scikit-learn, as in store_item_demand).
-The P10-P90 coverage of each window is reported raw and calibrated held out (offsets fitted on the
-other windows).
+Protocol: ``--origins`` origins ``--step`` weeks apart, the last forecast ending at the last full week (or
+before ``--end``: validation origins earlier than the scored ones); each method is trained ONCE on the weeks
+before the first origin and scored on every origin. Methods, in the same run: the forecaster for each of
+``--seeds`` seeds (options ``--log-target --lookback --scale-window --loss-weight-power --log-inputs``),
+their average (a seed ensemble averaged outside the graph), seasonal naive (same week last year), naive,
+moving average over 4 weeks, AutoETS, and a gradient-boosting global model on lags >= the horizon
+(scikit-learn, as in store_item_demand). The P10-P90 coverage of each window is reported raw and
+calibrated held out (offsets fitted on the other windows), also with offsets in units of the 13-week level.
 
-    .venv/bin/python -m benchmarks.online_retail --products 200 --seeds 2
+    .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 3 --log-target --lookback 52
+    .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 2 --end 2011-07-18 --origins 2 --step 2
 """
 
 from __future__ import annotations
