@@ -320,7 +320,8 @@ def main(argv=None) -> dict:
               f"{[round(v) for v in (c['calibrated'] or {}).get('per_step', [])]}")
     print(f"train seconds per seed {[round(s) for s in seed_seconds]}, GBM {gbm_seconds:.0f} s, "
           f"total {time.time() - started:.0f} s; {machine()}")
-    out = {"stats": stats, "settings": model_kwargs, "summary": summary, "calibration": calib, "calibration_13_week_level": calib_level}
+    out = {"stats": stats, "settings": model_kwargs, "summary": summary, "calibration": calib,
+           "calibration_13_week_level": calib_level}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, default=float)

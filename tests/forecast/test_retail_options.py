@@ -61,7 +61,9 @@ def test_scale_window_scales_by_the_windows_own_recent_level():
     out = model(feats)
     scale = out["scale"].numpy()
     assert scale[0] == pytest.approx(4.0)
-    table_scale = model.series_scales[model.series_ids.index(feats["series_id"][1].decode() if isinstance(feats["series_id"][1], bytes) else str(feats["series_id"][1]))]
+    sid = feats["series_id"][1]
+    sid = sid.decode() if isinstance(sid, bytes) else str(sid)
+    table_scale = model.series_scales[model.series_ids.index(sid)]
     assert scale[1] == pytest.approx(table_scale, rel=1e-6)
     config = json.loads(json.dumps(model.get_config()))
     assert (config["scale_window"], config["loss_weight_power"], config["log_inputs"]) == (3, 0.0, False)
