@@ -210,6 +210,8 @@ def main(argv=None) -> dict:
     p.add_argument("--log-inputs", action="store_true", help="SalesForecaster log_inputs")
     p.add_argument("--log-target", action="store_true", help="SalesForecaster log_target")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--units", type=int, default=64, help="SalesForecaster lstm_units and hidden_units")
+    p.add_argument("--dropout", type=float, default=0.0, help="SalesForecaster decoder dropout")
     p.add_argument("--skip-gbm", action="store_true")
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
@@ -234,7 +236,8 @@ def main(argv=None) -> dict:
     print("origins", [str(o) for o in origins], "training before", cutoff)
     model_kwargs = dict(lookback=args.lookback, scale_window=args.scale_window,
                         loss_weight_power=args.loss_weight_power, log_inputs=args.log_inputs,
-                        log_target=args.log_target)
+                        log_target=args.log_target, lstm_units=args.units, hidden_units=args.units,
+                        dropout=args.dropout)
     print("forecaster settings", model_kwargs)
 
     rows = {}  # method -> list of per-origin metric dicts
