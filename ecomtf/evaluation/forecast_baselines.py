@@ -80,6 +80,88 @@ def moving_average(history: np.ndarray, horizon: int, window: int) -> np.ndarray
     return np.repeat(mean[:, None], horizon, axis=1)
 
 
+# Smoothing parameter grids of ``auto_ets``: coarse, so one vectorized pass
+# over the history fits every series and every candidate at once.
+_ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+_BETAS = (0.01, 0.05, 0.15)  # as a share of alpha (beta <= alpha keeps the model admissible)
+_PHIS = (0.8, 0.9, 0.98)
+
+
+def _ets_paths(y: np.ndarray, alpha, beta, phi):
+    """One-step errors and final states of additive (damped-trend) exponential smoothing.
+
+    ``y`` ``[series, steps]`` (NaN: no observation, the state carries on);
+    ``alpha``, ``beta``, ``phi`` ``[candidates]``. Returns ``(sse, n_obs,
+    level, trend)``, each ``[series, candidates]``.
+    """
+    n, steps = y.shape
+    known = np.isfinite(y)
+    first = np.argmax(known, axis=1)
+    level = np.repeat(np.where(known.any(axis=1), y[np.arange(n), first], 0.0)[:, None], len(alpha), 1)
+    trend = np.zeros_like(level)
+    sse = np.zeros_like(level)
+    count = np.zeros(n)
+    for t in range(steps):
+        started = (t > first)[:, None]
+        obs = known[:, t][:, None] & started
+        pred = level + phi * trend
+        err = np.where(obs, y[:, t][:, None] - pred, 0.0)
+        sse += err ** 2
+        count += obs[:, 0]
+        new_level = pred + alpha * err
+        trend = np.where(started, phi * trend + alpha * beta * err, trend)
+        level = np.where(started, new_level, level)
+    return sse, count, level, trend
+
+
+def auto_ets(history: np.ndarray, horizon: int) -> np.ndarray:
+    """Exponential smoothing chosen per series by AICc: ETS(A,N,N) or ETS(A,Ad,N).
+
+    A small, honest stand-in for statsmodels/forecast's AutoETS (which the
+    project does not depend on): additive errors, a level (simple exponential
+    smoothing) or a level plus a damped trend, parameters chosen per series
+    on a coarse grid by the sum of squared one-step errors, the model by
+    AICc (``n log(SSE / n) + 2k + 2k(k+1)/(n-k-1)``; k = 2 or 5). The
+    initial level is the first observation. Seasonal ETS is not included: a
+    yearly season needs two full years of history to initialise, which the
+    weekly tables here do not have before their backtest origins.
+
+    Args:
+        history: ``[series, steps]``, NaN where unknown.
+        horizon: steps to forecast.
+
+    Returns:
+        ``[series, horizon]``.
+
+    Example:
+        >>> auto_ets(np.array([[5.0, 5.0, 5.0, 5.0]]), 2).round(3).tolist()
+        [[5.0, 5.0]]
+    """
+    y = np.asarray(history, np.float64)
+    n = y.shape[0]
+    h = np.arange(1, horizon + 1)
+    # Simple exponential smoothing: trend off (beta = 0, phi = 0).
+    a1 = np.asarray(_ALPHAS)
+    sse1, count, level1, _ = _ets_paths(y, a1, np.zeros_like(a1), np.zeros_like(a1))
+    grid = np.array([(a, b, p) for a in _ALPHAS for b in _BETAS for p in _PHIS]).T
+    sse2, _, level2, trend2 = _ets_paths(y, grid[0], grid[1], grid[2])
+
+    def aicc(sse, k):
+        m = np.maximum(count, 1.0)[:, None]
+        value = m * np.log(np.maximum(sse, 1e-12) / m) + 2 * k
+        return value + np.where(m - k - 1 > 0, 2 * k * (k + 1) / np.maximum(m - k - 1, 1), np.inf)
+
+    c1, c2 = aicc(sse1, 2), aicc(sse2, 5)
+    i1, i2 = np.argmin(c1, axis=1), np.argmin(c2, axis=1)
+    rows = np.arange(n)
+    ses = np.repeat(level1[rows, i1][:, None], horizon, axis=1)
+    phi = grid[2][i2][:, None]
+    damped = level2[rows, i2][:, None] + trend2[rows, i2][:, None] * np.cumsum(phi ** h[None, :], axis=1)
+    use_trend = (c2[rows, i2] < c1[rows, i1])[:, None]
+    out = np.where(use_trend, damped, ses)
+    return np.where(np.isfinite(y).any(axis=1)[:, None], out, 0.0)
+
+
 def default_baselines(freq: str) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
     """Name -> baseline for a frequency (``"D"`` or ``"W"``).
 

@@ -108,6 +108,25 @@ class SalesForecaster(tf.keras.Model):
             ``set_quantile_offsets`` (see
             ``ecomtf.evaluation.backtest.conformal_offsets``), so the exported
             graph serves the calibrated band that ``forecast.csv`` holds.
+        scale_window: 0 (default) scales each series by its training-table
+            scale; ``n > 0`` scales each window by the mean absolute value of
+            its own last ``n`` known history steps (DeepAR's context scaling;
+            the table scale where those are all 0), so a series whose level
+            moved since training is seen at its current level.
+        loss_weight_power: each window's pinball loss (on the scaled target)
+            is weighted by ``(scale / global_scale) ** p``: 0 (default) weighs
+            every series alike, 1 gives the loss in units (what WAPE, a
+            volume-weighted error, scores); in between is a compromise.
+        log_inputs: also feed the encoder ``log1p`` of the scaled history
+            (spiky, intermittent series: one bulk order dominates a linear
+            input).
+        log_target: model the scaled series through ``sign(v) log1p(|v|)``
+            (inputs, levels, seasonal lags and the quantiles, which are
+            mapped back with the inverse). Quantiles are invariant under a
+            monotone map, so the pinball loss still targets the same
+            quantiles, but one bulk order no longer dominates the gradient
+            (intermittent, spiky product sales). Negative values (returns)
+            keep their sign.
         lstm_units, hidden_units, embedding_dim: sizes.
         dropout: dropout rate in the decoder.
         key_dropout: rate at which training replaces a key or attribute by
@@ -167,6 +186,10 @@ class SalesForecaster(tf.keras.Model):
         nonnegative: bool = False,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         quantile_offsets: Sequence[Sequence[float]] | None = None,
+        scale_window: int = 0,
+        loss_weight_power: float = 0.0,
+        log_inputs: bool = False,
+        log_target: bool = False,
         lstm_units: int = 64,
         hidden_units: int = 64,
         embedding_dim: int = 8,
@@ -208,6 +231,10 @@ class SalesForecaster(tf.keras.Model):
         self.nonnegative = bool(nonnegative)
         quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
         self.quantiles = quantiles
+        self.scale_window = int(scale_window)
+        self.loss_weight_power = float(loss_weight_power)
+        self.log_inputs = bool(log_inputs)
+        self.log_target = bool(log_target)
         self.lstm_units = int(lstm_units)
         self.hidden_units = int(hidden_units)
         self.embedding_dim = int(embedding_dim)
@@ -383,7 +410,14 @@ class SalesForecaster(tf.keras.Model):
         filled, known = self.filler(history)
         series_id = self._series_id(inputs)
         scale = self.scaler(series_id, filled, known)
+        if self.scale_window > 0:
+            n = min(self.scale_window, lh)
+            count = tf.reduce_sum(known[:, -n:], axis=1)
+            own = tf.reduce_sum(tf.abs(filled[:, -n:]) * known[:, -n:], axis=1) / tf.maximum(count, 1.0)
+            scale = tf.where(own > 0, own, scale)
         x = filled / scale[:, None]
+        if self.log_target:
+            x = _signed_log1p(x)
 
         start = tf.reshape(tf.cast(inputs[START_DAY], tf.int32), [-1])
         hist_days = start[:, None] + self.step_days * (tf.range(lh, dtype=tf.int32) - lh)[None, :]
@@ -391,6 +425,8 @@ class SalesForecaster(tf.keras.Model):
 
         # --- encoder: the last `lookback` steps ---
         steps = [x[..., None], known[..., None]]
+        if self.log_inputs:
+            steps.append(tf.math.log1p(tf.nn.relu(x))[..., None])
         if self.encoder_calendar.output_dim:
             steps.append(self.encoder_calendar(hist_days))
         # Covariates: the table's fill rule applied in the graph (one path for
@@ -445,7 +481,11 @@ class SalesForecaster(tf.keras.Model):
         # level x weekday x season"; a product is hard for a ReLU MLP to fit.
         # The base is the longest (least noisy) level.
         level = tf.maximum(levels[:, len(self._level_windows()) - 1], 0.0)[:, None, None]
-        quantiles = (self.head(z) + level * self.level_head(z)) * scale[:, None, None]
+        if self.log_target:
+            transformed = self.head(z) + level * self.level_head(z)
+            quantiles = _signed_expm1(transformed) * scale[:, None, None]
+        else:
+            quantiles = (self.head(z) + level * self.level_head(z)) * scale[:, None, None]
         if self.nonnegative and not training:
             # Clipping each quantile at 0 keeps their order. Not in training:
             # a clipped quantile has no gradient and could stay stuck below 0.
@@ -455,11 +495,14 @@ class SalesForecaster(tf.keras.Model):
             quantiles = self._calibrate(quantiles, scale)
             if self.nonnegative:
                 quantiles = tf.nn.relu(quantiles)
-        return {
+        out = {
             "quantiles": quantiles,
             "forecast": quantiles[..., self.head.median_index],
             "scale": scale,
         }
+        if training and self.log_target:
+            out["transformed"] = transformed  # what the loss compares (training only)
+        return out
 
     def _calibrate(self, quantiles, scale):
         """Adds the calibration offsets, keeping the quantiles ordered around the median."""
@@ -550,9 +593,16 @@ class SalesForecaster(tf.keras.Model):
         if sample_weight is not None:
             weight = weight * tf.reshape(tf.cast(sample_weight, tf.float32), [-1, 1])
         y_scaled = tf.where(valid, y, tf.zeros_like(y)) / scale
-        loss = tf.reduce_mean(pinball(y_scaled, y_pred["quantiles"] / scale[..., None], self.quantiles), -1)
+        if self.log_target and "transformed" in y_pred:
+            loss = tf.reduce_mean(pinball(_signed_log1p(y_scaled), y_pred["transformed"], self.quantiles), -1)
+        else:
+            loss = tf.reduce_mean(pinball(y_scaled, y_pred["quantiles"] / scale[..., None], self.quantiles), -1)
+        floor = 1.0  # a count of valid steps: at least 1 when any is valid
+        if self.loss_weight_power:
+            weight = weight * tf.pow(scale / self.global_scale, self.loss_weight_power)
+            floor = 1e-12  # weights below 1: a weighted mean, not a floored one
         total = tf.reduce_sum(weight)
-        mean_loss = tf.reduce_sum(loss * weight) / tf.maximum(total, 1.0)
+        mean_loss = tf.reduce_sum(loss * weight) / tf.maximum(total, floor)
         abs_err = tf.abs(tf.where(valid, y, tf.zeros_like(y)) - y_pred["forecast"])
         self.loss_tracker.update_state(mean_loss)
         self.mae_tracker.update_state(tf.reduce_sum(abs_err * weight) / tf.maximum(total, 1.0))
@@ -616,6 +666,10 @@ class SalesForecaster(tf.keras.Model):
             "quantiles": list(self.quantiles),
             "quantile_offsets": np.asarray(self.offsets.numpy() if hasattr(self, "offsets") else
                                            self.quantile_offsets).tolist(),
+            "scale_window": self.scale_window,
+            "loss_weight_power": self.loss_weight_power,
+            "log_inputs": self.log_inputs,
+            "log_target": self.log_target,
             "lstm_units": self.lstm_units,
             "hidden_units": self.hidden_units,
             "embedding_dim": self.embedding_dim,
@@ -628,6 +682,15 @@ class SalesForecaster(tf.keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _signed_log1p(v):
+    return tf.sign(v) * tf.math.log1p(tf.abs(v))
+
+
+def _signed_expm1(z):
+    # Capped: exp(20) is 5e8 times the series' scale, far past any sale.
+    return tf.sign(z) * tf.math.expm1(tf.minimum(tf.abs(z), 20.0))
 
 
 def _vocabulary(values) -> list[str]:

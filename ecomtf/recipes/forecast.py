@@ -380,6 +380,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--horizon", type=int, default=None, help="steps to forecast (default 28 days / 8 weeks)")
     m.add_argument("--lookback", type=int, default=None, help="history steps the LSTM reads (default 56 / 26)")
     m.add_argument("--quantiles", default="0.1,0.5,0.9")
+    m.add_argument("--log-target", action="store_true",
+                   help="model each scaled series through sign(v)*log1p(|v|): for intermittent, spiky "
+                        "sales (bulk orders); docs/forecaster.md")
     m.add_argument("--lstm-units", type=int, default=64)
     m.add_argument("--hidden-units", type=int, default=64)
     m.add_argument("--embedding-dim", type=int, default=8)
@@ -454,6 +457,7 @@ def _train_from_args(args) -> pathlib.Path:
         lstm_units=args.lstm_units,
         hidden_units=args.hidden_units,
         embedding_dim=args.embedding_dim,
+        log_target=args.log_target,
     )
     run_dir = pathlib.Path(args.out)
     metrics = {"training": info, "reject_report": report.to_dict()}
