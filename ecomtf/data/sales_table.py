@@ -16,6 +16,7 @@ import numpy as np
 
 from ecomtf.data.reject_report import DataValidationError
 from ecomtf.data.reject_report import RejectReport
+from ecomtf.data.table_reader import CsvColumns
 
 FREQUENCIES = {"D": 1, "W": 7}
 FILL_POLICIES = ("zero", "ffill", "nan")
@@ -298,41 +299,28 @@ class SalesTable:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
             head = f.readline()
-            if not head.strip():
-                raise DataValidationError(f"{path} is empty (no header row)")
-            if delimiter is None:
-                delimiter = _sniff_delimiter(head)
-            header = next(csv.reader(io.StringIO(head), delimiter=delimiter))
-            header = [h.strip() for h in header]
-            rows = list(csv.reader(f, delimiter=delimiter))
+        if not head.strip():
+            raise DataValidationError(f"{path} is empty (no header row)")
+        stream = CsvColumns(path, delimiter=delimiter or _sniff_delimiter(head))
+        header = stream.header
         wanted = _wanted_columns(date, target, keys, known, holiday, past, static)
         missing = [c for c in wanted if c not in header]
         if missing:
             raise DataValidationError(
                 f"{path.name}: column(s) {missing} not found; the header has {header}"
             )
-        position = {name: header.index(name) for name in wanted}
+        # pyarrow's streaming reader; rows with the wrong number of fields are
+        # counted as rejects (blank lines are skipped by the parser).
         report = RejectReport(path.name)
-        width = len(header)
-        short = [i for i, r in enumerate(rows) if len(r) < width]
-        blank = {i for i in short if not any(cell.strip() for cell in rows[i])}
-        if blank:
-            rows = [r for i, r in enumerate(rows) if i not in blank]
-            report.note(f"{len(blank):,} blank line(s) skipped")
-            short = [i for i, r in enumerate(rows) if len(r) < width]
-        line_numbers = np.arange(len(rows)) + 2  # 1-based, after the header
-        if short:
-            report.read(len(short))
-            for i in short:
-                report.reject(f"row has fewer than {width} fields", line=int(line_numbers[i]),
-                              row=delimiter.join(rows[i]))
-            keep = np.ones(len(rows), bool)
-            keep[short] = False
-            rows = [r for r, k in zip(rows, keep) if k]
-            line_numbers = line_numbers[keep]
-        columns = {
-            name: [r[i] for r in rows] for name, i in position.items()
-        }
+        parts = {name: [] for name in wanted}
+        numbers = []
+        for batch, records in stream.batches(wanted):
+            for name in wanted:
+                parts[name].extend(batch[name].to_pylist())
+            numbers.append(records)
+        stream.report_invalid_rows(report)
+        columns = parts
+        line_numbers = np.concatenate(numbers) if numbers else np.zeros(0, np.int64)
         return cls._build(
             columns, report, line_numbers=line_numbers, date=date, target=target,
             keys=keys, known=known, holiday=holiday, holidays=holidays, past=past,

@@ -34,6 +34,97 @@ def _header_line(path, encoding) -> str:
     return text.lstrip("\ufeff").rstrip("\r\n")
 
 
+class CsvColumns:
+    """Named columns of a CSV/TSV with a header (gzip ok), streamed as Arrow strings.
+
+    What the table and text readers share: pyarrow's streaming CSV reader
+    with quoted newlines allowed, only the wanted columns converted (as
+    strings, empty cells kept as ``""``), rows with the wrong number of
+    fields kept aside (with their record numbers) for the reject report,
+    and a truncated gzip member or unreadable file turned into one
+    ``DataValidationError`` naming the file.
+
+    Args:
+        path: the file.
+        delimiter: field separator; sniffed from the header when None.
+        encoding: text encoding.
+
+    Example:
+        >>> stream = CsvColumns("sessions.csv")
+        >>> for cols, records in stream.batches(["Revenue"]):
+        ...     print(len(records))
+    """
+
+    def __init__(self, path, *, delimiter: str | None = None, encoding: str = "utf-8"):
+        self.path = path
+        self.encoding = encoding
+        try:
+            head = _header_line(path, encoding)
+        except UnicodeDecodeError as e:
+            raise DataValidationError(f"{path}: cannot decode the header as {encoding}: {e}") from e
+        if delimiter is None:
+            delimiter = max(",;\t|", key=head.count)
+        self.delimiter = delimiter
+        self.header = [h.strip() for h in next(csv.reader([head], delimiter=delimiter), [])]
+        self.invalid: list[tuple[int | None, str]] = []
+
+    def batches(self, wanted):
+        """Yields ``({column: pa.StringArray}, record numbers)`` per batch.
+
+        Record numbers count records (a quoted field may span lines), the
+        header being record 1, as the event reader's reports do.
+        """
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        from ecomtf.data.event_reader import _TailFile
+        from ecomtf.data.event_reader import _record_numbers
+
+        names = [f"f{i}" for i in range(len(self.header))]
+        pos = {c: self.header.index(c) for c in wanted}
+
+        def on_invalid(row):
+            self.invalid.append((row.number, row.text))
+            return "skip"
+
+        encoding = "utf8" if self.encoding.lower().replace("-", "") == "utf8" else self.encoding
+        src = _TailFile(str(self.path))
+        try:
+            reader = pacsv.open_csv(
+                src,
+                read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1,
+                                               encoding=encoding),
+                parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
+                                                 invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={names[i]: pa.string() for i in set(pos.values())},
+                    include_columns=[names[i] for i in sorted(set(pos.values()))],
+                    strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
+            row0 = 0
+            for batch in reader:
+                n = batch.num_rows
+                lines = _record_numbers(2, row0, n, [b for b, _ in self.invalid if b])
+                row0 += n
+                yield {c: batch.column(names[p]) for c, p in pos.items()}, lines
+        except (pa.ArrowInvalid, EOFError, OSError) as e:
+            if src.error is not None:
+                raise DataValidationError(
+                    f"{self.path}: the compressed stream is truncated or corrupt ({src.error})"
+                ) from e
+            raise DataValidationError(
+                f"{self.path}: unreadable CSV ({str(e).splitlines()[0]})") from e
+        finally:
+            src.close()
+
+    def report_invalid_rows(self, report: RejectReport) -> None:
+        """Counts the rows with the wrong number of fields as read and rejected."""
+        for number, text in self.invalid:
+            if text.strip():
+                report.read()
+                report.reject("wrong number of fields", number, text.rstrip("\r\n"))
+
+
 def read_table(
     path,
     *,
@@ -71,103 +162,58 @@ def read_table(
     """
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
 
-    from ecomtf.data.event_reader import _TailFile
     from ecomtf.data.event_reader import _parse_numbers
-    from ecomtf.data.event_reader import _record_numbers
     from ecomtf.data.event_reader import _to_str_numpy
 
-    try:
-        head = _header_line(path, encoding)
-    except UnicodeDecodeError as e:
-        raise DataValidationError(f"{path}: cannot decode the header as {encoding}: {e}") from e
-    if delimiter is None:
-        delimiter = max(",;\t|", key=head.count)
-    header = next(csv.reader([head], delimiter=delimiter))
-    header = [h.strip() for h in header]
+    stream = CsvColumns(path, delimiter=delimiter, encoding=encoding)
+    header, delimiter = stream.header, stream.delimiter
     wanted = list(numeric) + list(categorical) + ([label] if label else [])
     missing = [c for c in wanted if c not in header]
     if missing:
         raise DataValidationError(
             f"{path}: columns {missing} not found; the file has {header}"
         )
-    names = [f"f{i}" for i in range(len(header))]
-    pos = {c: header.index(c) for c in wanted}
     report = RejectReport(source=str(path))
-    invalid = []
-
-    def on_invalid(row):
-        invalid.append((row.number, row.text))
-        return "skip"
-
     cols = {c: [] for c in list(numeric) + list(categorical)}
     labels = []
     empty = 0
-    src = _TailFile(str(path))
-    try:
-        reader = pacsv.open_csv(
-            src,
-            read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1,
-                                           encoding="utf8" if encoding.lower().replace("-", "")
-                                           == "utf8" else encoding),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                             invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={names[i]: pa.string() for i in set(pos.values())},
-                include_columns=[names[i] for i in sorted(set(pos.values()))],
-                strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
-        row0 = 0
-        for batch in reader:
-            n = batch.num_rows
-            lines = _record_numbers(2, row0, n, [b for b, _ in invalid if b])
-            row0 += n
-            alive = np.ones(n, bool)
-            col = {c: pc.utf8_trim_whitespace(batch.column(names[p])) for c, p in pos.items()}
+    for raw, lines in stream.batches(wanted):
+        n = len(lines)
+        alive = np.ones(n, bool)
+        col = {c: pc.utf8_trim_whitespace(a) for c, a in raw.items()}
 
-            def reject(reason, bad):
-                for i in np.flatnonzero(bad & alive):
-                    report.reject(reason, int(lines[i]), delimiter.join(
-                        f"{c}={col[c][int(i)].as_py()}" for c in wanted))
-                alive[bad] = False
+        def reject(reason, bad):
+            for i in np.flatnonzero(bad & alive):
+                report.reject(reason, int(lines[i]), delimiter.join(
+                    f"{c}={col[c][int(i)].as_py()}" for c in wanted))
+            alive[bad] = False
 
-            y = None
-            if label:
-                t = pc.utf8_lower(col[label])
-                is_true = pc.is_in(t, value_set=pa.array(sorted(_TRUE))).to_numpy(
-                    zero_copy_only=False)
-                is_false = pc.is_in(t, value_set=pa.array(sorted(_FALSE))).to_numpy(
-                    zero_copy_only=False)
-                reject("bad label", ~(is_true | is_false))
-                y = is_true.astype(np.float32)
-            values = {}
-            for c in numeric:
-                v, bad, emp = _parse_numbers(col[c])
-                reject("non-numeric value in a numeric column", bad)
-                values[c] = (v, emp)
-            keep = np.flatnonzero(alive)
-            report.read(n)
-            for c in numeric:
-                v, emp = values[c]
-                empty += int(emp[keep].sum())
-                cols[c].append(v[keep])
-            for c in categorical:
-                cols[c].append(_to_str_numpy(col[c].take(pa.array(keep))))
-            if label:
-                labels.append(y[keep])
-            del lines
-    except (pa.ArrowInvalid, EOFError, OSError) as e:
-        if src.error is not None:
-            raise DataValidationError(
-                f"{path}: the compressed stream is truncated or corrupt ({src.error})") from e
-        raise DataValidationError(f"{path}: unreadable CSV ({str(e).splitlines()[0]})") from e
-    finally:
-        src.close()
-    for number, text in invalid:
-        if text.strip():
-            report.read()
-            report.reject("wrong number of fields", number, text.rstrip("\r\n"))
+        y = None
+        if label:
+            t = pc.utf8_lower(col[label])
+            is_true = pc.is_in(t, value_set=pa.array(sorted(_TRUE))).to_numpy(
+                zero_copy_only=False)
+            is_false = pc.is_in(t, value_set=pa.array(sorted(_FALSE))).to_numpy(
+                zero_copy_only=False)
+            reject("bad label", ~(is_true | is_false))
+            y = is_true.astype(np.float32)
+        values = {}
+        for c in numeric:
+            v, bad, emp = _parse_numbers(col[c])
+            reject("non-numeric value in a numeric column", bad)
+            values[c] = (v, emp)
+        keep = np.flatnonzero(alive)
+        report.read(n)
+        for c in numeric:
+            v, emp = values[c]
+            empty += int(emp[keep].sum())
+            cols[c].append(v[keep])
+        for c in categorical:
+            cols[c].append(_to_str_numpy(col[c].take(pa.array(keep))))
+        if label:
+            labels.append(y[keep])
+    stream.report_invalid_rows(report)
     if empty:
         report.note(f"{empty} empty numeric cells kept as NaN (imputed in the model)")
     if strict:

@@ -112,3 +112,21 @@ def test_dates_and_keys_helpers():
     table, _ = SalesTable.from_columns(
         {"d": np.array(["2024-01-01", "2024-01-02"], dtype="datetime64[D]"), "y": [1, 2]}, date="d", target="y")
     assert table.series_ids.tolist() == [""] and table.n_series == 1
+
+
+def test_read_counts_rows_with_the_wrong_number_of_fields_and_names_a_truncated_gzip(tmp_path):
+    """The sales reader is pyarrow's streaming CSV reader: too many or too few fields are rejects
+    (the csv module kept a row with an extra field), and a cut gzip is one error naming the file."""
+    path = tmp_path / "sales.csv"
+    path.write_text("date,store,sales\n2024-01-01,a,3\n2024-01-02,a,4,extra\n2024-01-03,a\n"
+                    '2024-01-04,"a",5\n', encoding="utf-8")
+    table, report = SalesTable.read(path, date="date", target="sales", keys=["store"], freq="D")
+    assert report.rows_read == 4
+    assert dict(report.rejected) == {"wrong number of fields": 2}
+    assert table.n_series == 1 and table.length == 4   # 01-02 and 01-03 are filled gaps
+    body = "date,store,sales\n" + "".join(f"2024-01-{d % 28 + 1:02d},s{d},{d}\n" for d in range(20000))
+    blob = gzip.compress(body.encode())
+    cut = tmp_path / "sales.csv.gz"
+    cut.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataValidationError, match="sales.csv.gz.*truncated or corrupt"):
+        SalesTable.read(cut, date="date", target="sales", keys=["store"], freq="D")

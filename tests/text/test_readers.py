@@ -26,6 +26,26 @@ def test_csv_reader_keeps_multiline_fields_and_reports_rejects(tmp_path):
         text.read_text_table(path, text="question", label="intent")
 
 
+def test_csv_reader_counts_rows_with_the_wrong_number_of_fields(tmp_path):
+    """Arrow's parser hands such rows to the report (the csv module padded them with None)."""
+    path = tmp_path / "q.tsv"
+    path.write_text("text\tintent\nwhere is it\ttrack\ntoo\tmany\tfields\nrefund\trefund\n",
+                    encoding="utf-8")
+    ex = text.read_text_table(path, text="text", label="intent")
+    assert ex.texts.tolist() == ["where is it", "refund"]
+    assert ex.report.rows_read == 3
+    assert dict(ex.report.rejected) == {"wrong number of fields": 1}
+
+
+def test_truncated_gzip_csv_is_one_error_naming_the_file(tmp_path):
+    rows = "".join(f"question {i},intent{i % 3}\n" for i in range(5000))
+    blob = gzip.compress(("text,intent\n" + rows).encode())
+    path = tmp_path / "q.csv.gz"
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataValidationError, match="q.csv.gz.*truncated or corrupt"):
+        text.read_text_table(path, text="text", label="intent")
+
+
 def test_jsonl_gz_reader_counts_bad_lines(tmp_path):
     path = tmp_path / "q.jsonl.gz"
     rows = [json.dumps({"q": "我想退货", "y": "refund"}), "{not json", json.dumps([1, 2]),
