@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import datetime
 import gzip
-import io
 import pathlib
 import re
 from typing import Iterable
@@ -296,12 +294,7 @@ class SalesTable:
         path = pathlib.Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no such sales table: {path}")
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
-            head = f.readline()
-        if not head.strip():
-            raise DataValidationError(f"{path} is empty (no header row)")
-        stream = CsvColumns(path, delimiter=delimiter or _sniff_delimiter(head))
+        stream = _csv_columns(path, delimiter)
         header = stream.header
         wanted = _wanted_columns(date, target, keys, known, holiday, past, static)
         missing = [c for c in wanted if c not in header]
@@ -611,6 +604,16 @@ def _wanted_columns(date, target, keys, known, holiday, past, static) -> list[st
     return wanted
 
 
+def _csv_columns(path: pathlib.Path, delimiter: str | None) -> CsvColumns:
+    """The streaming Arrow reader of a sales or future-covariates CSV (gzip ok), header checked."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
+        head = f.readline()
+    if not head.strip():
+        raise DataValidationError(f"{path} is empty (no header row)")
+    return CsvColumns(path, delimiter=delimiter or _sniff_delimiter(head))
+
+
 def _sniff_delimiter(header_line: str) -> str:
     counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
     best = max(counts, key=counts.get)
@@ -767,14 +770,8 @@ def read_future_covariates(
     path = pathlib.Path(path)
     if not path.is_file():
         raise DataValidationError(f"no such future covariates file: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
-        head = f.readline()
-        if not head.strip():
-            raise DataValidationError(f"{path} is empty (no header row)")
-        delimiter = delimiter or _sniff_delimiter(head)
-        header = [h.strip() for h in next(csv.reader(io.StringIO(head), delimiter=delimiter))]
-        rows = [r for r in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in r)]
+    stream = _csv_columns(path, delimiter)
+    header, delimiter = stream.header, stream.delimiter
     need = [date, *table.key_cols]
     missing = [c for c in need if c not in header]
     if missing:
@@ -784,17 +781,24 @@ def read_future_covariates(
         raise DataValidationError(
             f"{path.name}: none of the known covariates {list(table.known)} is a column; the header has {header}")
     report = RejectReport(path.name)
-    report.read(len(rows))
-    rows = [r + [""] * (len(header) - len(r)) for r in rows]
-    column = {name: [r[header.index(name)] for r in rows] for name in need + cols}
+    column = {name: [] for name in need + cols}
+    records = []
+    for batch, numbers in stream.batches(list(column)):
+        for name in column:
+            column[name].extend(batch[name].to_pylist())
+        records.append(numbers)
+    stream.report_invalid_rows(report)
+    records = np.concatenate(records) if records else np.zeros(0, np.int64)
+    n_rows = len(records)
+    report.read(n_rows)
     days, ok = _parse_dates(np.asarray(column[date], dtype=str), date_format)
     offset = days - (table.start_day + table.length * table.step_days)
     step = np.where(offset % table.step_days == 0, offset // table.step_days, -1)
     index = {s: i for i, s in enumerate(table.series_ids)}
     keys = np.stack([np.asarray([v.strip() for v in column[k]], dtype=object) for k in table.key_cols], axis=1) \
-        if table.key_cols else np.zeros((len(rows), 0), dtype=str)
+        if table.key_cols else np.zeros((n_rows, 0), dtype=str)
     series = np.asarray([index.get(s, -1) for s in join_keys(keys.astype(str))], np.int64)
-    bad = np.zeros(len(rows), bool)
+    bad = np.zeros(n_rows, bool)
     for mask, reason in (
         (~ok, f"unparsable date in {date!r}"),
         (offset % table.step_days != 0, "date not on the table's grid"),
@@ -803,7 +807,8 @@ def read_future_covariates(
     ):
         mask = mask & ~bad
         for i in np.flatnonzero(mask)[: report.max_examples]:
-            report.examples.setdefault(reason, []).append((int(i) + 2, delimiter.join(rows[i])))
+            row = delimiter.join(column[name][i] for name in column)
+            report.examples.setdefault(reason, []).append((int(records[i]), row))
         if mask.any():
             report.rejected[reason] += int(mask.sum())
         bad |= mask

@@ -130,3 +130,22 @@ def test_read_counts_rows_with_the_wrong_number_of_fields_and_names_a_truncated_
     cut.write_bytes(blob[: len(blob) // 2])
     with pytest.raises(DataValidationError, match="sales.csv.gz.*truncated or corrupt"):
         SalesTable.read(cut, date="date", target="sales", keys=["store"], freq="D")
+
+
+def test_future_covariates_file_counts_every_bad_row_with_its_record_number(tmp_path):
+    from ecomtf.data.sales_table import read_future_covariates
+
+    table, _ = SalesTable.from_columns(
+        {"date": ["2024-01-01", "2024-01-02", "2024-01-03"], "store": ["a"] * 3,
+         "sales": [1, 2, 3], "price": [9.0, 9.0, 9.5]},
+        date="date", target="sales", keys=["store"], known=["price"], freq="D")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("date,store,price\n2024-01-04,a,8\n2024-01-05,b,8\n2024-01-05,a\n"
+                    "not a date,a,7\n2024-01-05,a,7.5\n", encoding="utf-8")
+    future, report = read_future_covariates(plan, table, 2, date="date")
+    assert future["price"].tolist() == [[8.0, 7.5]]
+    assert report.rows_read == 5
+    assert dict(report.rejected) == {"series not in the table": 1, "wrong number of fields": 1,
+                                     "unparsable date in 'date'": 1}
+    assert report.examples["series not in the table"][0][0] == 3   # record 3 (header is 1)
+    assert report.examples["unparsable date in 'date'"][0][0] == 5
