@@ -221,6 +221,14 @@ def train(
         **by_members,
         "epochs_run": sum(member_epochs),
         "member_epochs": member_epochs,
+        **_run_facts(model, train_data, val_data, out_of_scope_val, train_seconds, calibration),
+    }
+    return model, info
+
+
+def _run_facts(model, train_data, val_data, out_of_scope_val, train_seconds, calibration) -> dict:
+    """The metrics.json entries every intent training path reports the same way."""
+    return {
         "train_seconds": round(train_seconds, 1),
         "train_rows": len(train_data),
         "val_rows": len(val_data),
@@ -228,7 +236,6 @@ def train(
         "out_of_scope_val_rows": 0 if out_of_scope_val is None else len(out_of_scope_val),
         **{k: round(v, 4) for k, v in calibration.items()},
     }
-    return model, info
 
 
 def _train_ensemble(kinds, train_data, val_data, *, out_of_scope_val, members, wide, val_fraction,
@@ -888,11 +895,6 @@ def _train_minilm(train_data, val_data, *, out_of_scope_val, epochs, batch_size,
         "embed_seconds": round(embed_seconds, 1),
         "epochs_run": results[chosen]["epochs"],
         "member_epochs": [results[chosen]["epochs"]],
-        "train_seconds": round(train_seconds, 1),
-        "train_rows": len(train_data),
-        "val_rows": len(val_data),
-        "intents": len(model.intents),
-        "out_of_scope_val_rows": 0 if out_of_scope_val is None else len(out_of_scope_val),
-        **{k: round(v, 4) for k, v in calibration.items()},
+        **_run_facts(model, train_data, val_data, out_of_scope_val, train_seconds, calibration),
     }
     return model, info
