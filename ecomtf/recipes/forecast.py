@@ -404,6 +404,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "--no-refit keeps the model trained before the first backtest origin")
     e.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
                    help="calibrate the quantiles on the backtest windows (default; needs --backtest-windows >= 1)")
+    e.add_argument("--calibration-window", type=int, default=0, metavar="N",
+                   help="calibrate in units of each series' mean over its last N weeks/days at the origin, "
+                        "so the band widens with the current level (peak seasons); 0 (default): the training "
+                        "scale; docs/forecaster.md")
     e.add_argument("--plot-series", type=int, default=4, help="series drawn in forecast.png (0: none)")
     e.add_argument("--out", default="runs/forecast", help="run directory")
 
@@ -438,6 +442,8 @@ def _train_from_args(args) -> pathlib.Path:
             delimiter=args.delimiter)
         print(future_report)
     quantiles = [float(q) for q in _split(args.quantiles)]
+    if args.calibration_window < 0:
+        raise DataValidationError(f"--calibration-window must be >= 0 steps, got {args.calibration_window}")
     model, result, info = train(
         table,
         horizon=args.horizon,
@@ -458,6 +464,7 @@ def _train_from_args(args) -> pathlib.Path:
         hidden_units=args.hidden_units,
         embedding_dim=args.embedding_dim,
         log_target=args.log_target,
+        calibration_window=args.calibration_window,
     )
     run_dir = pathlib.Path(args.out)
     metrics = {"training": info, "reject_report": report.to_dict()}

@@ -204,3 +204,20 @@ def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
     assert json.loads((run / "model_config.json").read_text())["log_target"] is True
     rows = list(__import__("csv").DictReader(open(run / "forecast.csv")))
     assert len(rows) == 2 * 4 and all(np.isfinite(float(r["p90"])) for r in rows)
+
+
+def test_cli_a_negative_calibration_window_is_one_line(tmp_path):
+    # That the flag reaches the model and the served graph:
+    # tests/forecast/test_serving_parity.py trains with --calibration-window 13.
+    from tests.forecast.conftest import run_cli
+    from tests.forecast.test_cli_behaviour import TINY
+    from tests.forecast.test_cli_behaviour import _weekly
+
+    data = _weekly(tmp_path / "w.csv", n_weeks=60)
+    bad = run_cli("train", "forecast", "--data", data, "--date-col", "week", "--target-col", "sales",
+                  "--key-cols", "store", "--freq", "W", "--horizon", "4", *TINY, "--calibration-window", "-3",
+                  "--out", tmp_path / "bad", check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [
+        "ecomtf train forecast: error: --calibration-window must be >= 0 steps, got -3"]
+    assert not (tmp_path / "bad").exists()
