@@ -356,7 +356,8 @@ def backtest_predictions(model, table: SalesTable, origins: Sequence, batch_size
         o, actual = o[keep], actual[keep]
         pred = _predict(model, windows_.features(o), batch_size)
         out.append({"origin": str(np.datetime64(origin, "D")), "actual": actual,
-                    "quantiles": np.asarray(pred["quantiles"]), "scale": np.asarray(pred.get("calibration_scale", pred["scale"])),
+                    "quantiles": np.asarray(pred["quantiles"]),
+                    "scale": np.asarray(pred.get("calibration_scale", pred["scale"])),
                     "nonnegative": bool(getattr(model, "nonnegative", False))})
     return out
 

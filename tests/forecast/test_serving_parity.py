@@ -33,7 +33,8 @@ def test_served_forecast_of_raw_rows_with_gaps_equals_forecast_csv(tmp_path):
         "--key-cols", "series", "--known-cols", "price", "--freq", "W", "--horizon", "8",
         # Calibrated in units of each series' 13-week level, computed in the
         # graph: series b's gap falls inside that window.
-        "--backtest-windows", "2", "--calibration-window", "13", "--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "32",
+        "--backtest-windows", "2", "--calibration-window", "13",
+        "--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "32",
         "--lstm-units", "8", "--hidden-units", "8", "--plot-series", "0", "--future", future, "--out", run)
     assert "future 'price': 16 of 24 (series, step) values given" in train.stdout
     assert "rejected 1" in train.stdout  # the 2030 row: outside the horizon
