@@ -383,6 +383,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--log-target", action="store_true",
                    help="model each scaled series through sign(v)*log1p(|v|): for intermittent, spiky "
                         "sales (bulk orders); docs/forecaster.md")
+    m.add_argument("--dropout", type=float, default=0.0,
+                   help="decoder dropout rate in [0, 1) (before the linear heads); docs/forecaster.md")
+    m.add_argument("--loss-weight-power", type=float, default=0.0, metavar="P",
+                   help="weigh each window's loss by (series scale / mean scale)^P: 0 (default) every series "
+                        "alike, 1 the loss in units (what WAPE scores)")
     m.add_argument("--lstm-units", type=int, default=64)
     m.add_argument("--hidden-units", type=int, default=64)
     m.add_argument("--embedding-dim", type=int, default=8)
@@ -444,6 +449,10 @@ def _train_from_args(args) -> pathlib.Path:
     quantiles = [float(q) for q in _split(args.quantiles)]
     if args.calibration_window < 0:
         raise DataValidationError(f"--calibration-window must be >= 0 steps, got {args.calibration_window}")
+    if not 0.0 <= args.dropout < 1.0:
+        raise DataValidationError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not args.loss_weight_power >= 0.0:  # also refuses nan
+        raise DataValidationError(f"--loss-weight-power must be >= 0, got {args.loss_weight_power}")
     model, result, info = train(
         table,
         horizon=args.horizon,
@@ -465,6 +474,8 @@ def _train_from_args(args) -> pathlib.Path:
         embedding_dim=args.embedding_dim,
         log_target=args.log_target,
         calibration_window=args.calibration_window,
+        dropout=args.dropout,
+        loss_weight_power=args.loss_weight_power,
     )
     run_dir = pathlib.Path(args.out)
     metrics = {"training": info, "reject_report": report.to_dict()}

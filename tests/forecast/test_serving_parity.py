@@ -32,8 +32,9 @@ def test_served_forecast_of_raw_rows_with_gaps_equals_forecast_csv(tmp_path):
         "train", "forecast", "--data", data, "--date-col", "week", "--target-col", "units",
         "--key-cols", "series", "--known-cols", "price", "--freq", "W", "--horizon", "8",
         # Calibrated in units of each series' 13-week level, computed in the
-        # graph: series b's gap falls inside that window.
-        "--backtest-windows", "2", "--calibration-window", "13",
+        # graph: series b's gap falls inside that window. --no-refit: one
+        # training (the calibrated backtest model writes forecast.csv).
+        "--backtest-windows", "2", "--calibration-window", "13", "--no-refit",
         "--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "32",
         "--lstm-units", "8", "--hidden-units", "8", "--plot-series", "0", "--future", future, "--out", run)
     assert "future 'price': 16 of 24 (series, step) values given" in train.stdout
