@@ -15,12 +15,18 @@ Protocol: ``--origins`` origins ``--step`` weeks apart, the last forecast ending
 before ``--end``: validation origins earlier than the scored ones); each method is trained ONCE on the weeks
 before the first origin and scored on every origin. Methods, in the same run: the forecaster for each of
 ``--seeds`` seeds (options ``--log-target --lookback --scale-window --loss-weight-power --log-inputs``),
-their average (a seed ensemble averaged outside the graph), seasonal naive (same week last year), naive,
-moving average over 4 weeks, AutoETS, and a gradient-boosting global model on lags >= the horizon
-(scikit-learn, as in store_item_demand). The P10-P90 coverage of each window is reported raw and
-calibrated held out (offsets fitted on the other windows), also with offsets in units of the 13-week level.
+their ensemble (``SalesForecasterEnsemble``: the seeds averaged in one graph), seasonal naive (same week
+last year), naive, moving average over 4 weeks, AutoETS, and a gradient-boosting global model on lags >= the
+horizon (scikit-learn, as in store_item_demand). The P10-P90 coverage of each window is reported raw and
+calibrated held out (offsets fitted on the other windows) in several units (the model scale, each series'
+level over the last n weeks: ``--compare-units``), overall and for the third of the series whose 13-week
+level is highest against their scale. ``--validation-calibration K`` calibrates each model's graph (unit
+``--calibration-window``) on K windows before the first origin, scored by a second model trained before
+them (as the CLI calibrates its deployed model on its backtest), and reports that graph's coverage on the
+scored windows per window and per horizon step.
 
-    .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 3 --log-target --lookback 52
+    .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 3 --log-target --lookback 52 \
+        --dropout 0.2 --loss-weight-power 1 --calibration-window 4 --validation-calibration 2
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 2 --end 2011-07-18 --origins 2 --step 2
 """
 
@@ -212,6 +218,14 @@ def main(argv=None) -> dict:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--units", type=int, default=64, help="SalesForecaster lstm_units and hidden_units")
     p.add_argument("--dropout", type=float, default=0.0, help="SalesForecaster decoder dropout")
+    p.add_argument("--calibration-window", type=int, default=0,
+                   help="SalesForecaster calibration_window: the graph's calibration unit (0: the model scale)")
+    p.add_argument("--compare-units", default="13",
+                   help="calibration units (weeks of level, comma-separated) also compared in numpy")
+    p.add_argument("--validation-calibration", type=int, default=0, metavar="K",
+                   help="calibrate each model's graph on K validation windows before the first origin "
+                        "(a second model trained before them) and report its coverage on the scored windows")
+    p.add_argument("--validation-step", type=int, default=2, help="weeks between validation calibration origins")
     p.add_argument("--skip-gbm", action="store_true")
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
@@ -237,7 +251,7 @@ def main(argv=None) -> dict:
     model_kwargs = dict(lookback=args.lookback, scale_window=args.scale_window,
                         loss_weight_power=args.loss_weight_power, log_inputs=args.log_inputs,
                         log_target=args.log_target, lstm_units=args.units, hidden_units=args.units,
-                        dropout=args.dropout)
+                        dropout=args.dropout, calibration_window=args.calibration_window)
     print("forecaster settings", model_kwargs)
 
     rows = {}  # method -> list of per-origin metric dicts
@@ -264,42 +278,110 @@ def main(argv=None) -> dict:
         gbm_seconds = time.time() - t0
 
     from ecomtf.data.windows import SalesWindows
+    from ecomtf.models.sales_forecaster_ensemble import SalesForecasterEnsemble
 
-    seed_preds, seed_seconds, calib, calib_level = [], [], [], []
-    # An alternative calibration unit, measured here in numpy only (the graph
-    # calibrates in units of the model's scale): each series' mean over the 13
-    # weeks before the origin, so offsets grow with the level at the origin.
-    recent = []
-    for k, t in enumerate(o_idx):
-        r = np.nanmean(np.abs(table.target[scored, max(0, t - 13):t]), axis=1)
-        recent.append(r)
+    # Calibration units compared in numpy (the graph calibrates in one of them,
+    # --calibration-window): the model's scale (0) or each series' mean absolute
+    # value over its last n weeks at the origin.
+    compare = sorted({0, 13, args.calibration_window, *[int(v) for v in args.compare_units.split(",") if v]})
+    recent = {n: [] for n in compare if n}
+    for t in o_idx:
+        for n in recent:
+            recent[n].append(np.nanmean(np.abs(table.target[scored, max(0, t - n):t]), axis=1))
+    # Offsets fitted on validation windows before the first scored origin: a
+    # model trained before --calibration-cutoff-weeks earlier, backtested on
+    # origins whose windows end before the scored ones (as the CLI's recipe
+    # calibrates its deployed model on its backtest windows).
+    val_origins = []
+    if args.validation_calibration:
+        before = table.slice(end=cutoff)
+        val_origins = bt.rolling_origins(before, h, args.validation_calibration, args.validation_step)
+        print("calibration origins", [str(o) for o in val_origins], "calibration model trained before",
+              val_origins[0])
+
+    def predict(model, origin):
+        w = SalesWindows(table, model.history_length, h)
+        out = model.predict(w.features(w.origins_at(origin, series=scored)), batch_size=1024, verbose=0)
+        return {key: np.asarray(v) for key, v in out.items()}
+
+    def window_preds(full):
+        return [{"origin": str(o), "actual": actuals[k], "quantiles": full[k]["quantiles"],
+                 "scale": full[k]["calibration_scale"], "nonnegative": True} for k, o in enumerate(origins)]
+
+    def unit_preds(full, n):
+        out = []
+        for k, o in enumerate(origins):
+            unit = full[k]["scale"] if not n else np.where(recent[n][k] > 0, recent[n][k], full[k]["scale"])
+            out.append({"origin": str(o), "actual": actuals[k], "quantiles": full[k]["quantiles"],
+                        "scale": unit, "nonnegative": True})
+        return out
+
+    # Series whose level at the origin is high against their training scale
+    # (a peak season): the calibration unit should keep their coverage too.
+    def by_rising(full, n):
+        preds = unit_preds(full, n)
+        inside_rising, inside_rest = [], []
+        for i, p_ in enumerate(preds):
+            others = [q for j, q in enumerate(preds) if j != i]
+            q = bt.apply_offsets(p_["quantiles"], p_["scale"], bt.conformal_offsets(others, levels), levels, True)
+            inside = (p_["actual"] >= q[..., 0]) & (p_["actual"] <= q[..., -1])
+            ratio = np.nan_to_num(recent[13][i] / np.maximum(full[i]["scale"], 1e-9))
+            rising = ratio >= np.quantile(ratio, 2 / 3)
+            inside_rising.append(inside[rising])
+            inside_rest.append(inside[~rising])
+        return (float(100 * np.mean(np.concatenate(inside_rising))),
+                float(100 * np.mean(np.concatenate(inside_rest))))
+
+    seed_preds, seed_seconds, members, val_members = [], [], [], []
+    calib_units = []  # per seed: unit -> held-out calibration over the scored windows (numpy)
+    calib_val = {}  # name -> coverage of the graph calibrated on the validation windows
     levels = None
+
+    def validation_calibrated(name, model, val_model):
+        preds = bt.backtest_predictions(val_model, table.slice(end=cutoff), val_origins)
+        offsets = bt.conformal_offsets(preds, model.quantiles)
+        model.set_quantile_offsets(offsets)
+        cal = [predict(model, o) for o in origins]
+        # Where the misses fall (below P10 / above P90) and the median's bias:
+        # a band too narrow misses on both sides, a level shift on one.
+        sides = [(float(100 * np.mean(actuals[k] < c["quantiles"][..., 0])),
+                  float(100 * np.mean(actuals[k] > c["quantiles"][..., -1])),
+                  float(c["forecast"][np.isfinite(actuals[k])].sum() / np.nansum(actuals[k])))
+                 for k, c in enumerate(cal)]
+        calib_val[name] = {"offsets": offsets.tolist(), "below_above_bias": sides,
+                           "coverage": bt.interval_coverage(window_preds(cal), model.quantiles),
+                           "validation_held_out": bt.held_out_calibration(preds, model.quantiles)}
+        model.set_quantile_offsets(np.zeros_like(offsets))  # members of the ensemble stay raw
+
     for seed in range(args.seeds):
         t0 = time.time()
         model, info = recipe.fit(table, horizon=h, until=cutoff, epochs=args.epochs, seed=seed, verbose=0,
-                                 learning_rate=args.lr,
-                                 **model_kwargs)
+                                 learning_rate=args.lr, **model_kwargs)
         seed_seconds.append(time.time() - t0)
-        full, preds = [], []
-        w = SalesWindows(table, model.history_length, h)
-        for k, o in enumerate(origins):
-            out = model.predict(w.features(w.origins_at(o, series=scored)), batch_size=1024, verbose=0)
-            full.append({key: np.asarray(v) for key, v in out.items()})
-            preds.append({"origin": str(o), "actual": actuals[k], "quantiles": full[-1]["quantiles"],
-                          "scale": full[-1]["scale"], "nonnegative": bool(model.nonnegative)})
+        members.append(model)
+        full = [predict(model, o) for o in origins]
         seed_preds.append(full)
         for k in range(len(origins)):
             score(f"SalesForecaster seed {seed}", k, actuals[k], full[k]["forecast"], scales[k],
                   full[k]["quantiles"], model.quantiles)
-        calib.append(bt.held_out_calibration(preds, model.quantiles))
-        level_preds = [dict(p_, scale=np.where(recent[k] > 0, recent[k], p_["scale"])) for k, p_ in enumerate(preds)]
-        calib_level.append(bt.held_out_calibration(level_preds, model.quantiles))
         levels = model.quantiles
+        calib_units.append({n: dict(bt.held_out_calibration(unit_preds(full, n), model.quantiles),
+                                    rising_rest=by_rising(full, n)) for n in compare})
+        if val_origins:
+            val_model, _ = recipe.fit(table, horizon=h, until=val_origins[0], epochs=args.epochs, seed=seed,
+                                      verbose=0, learning_rate=args.lr, **model_kwargs)
+            val_members.append(val_model)
+            validation_calibrated(f"seed {seed}", model, val_model)
     if args.seeds > 1:
+        name = f"SalesForecaster ensemble of {args.seeds} (one graph)"
+        ensemble = SalesForecasterEnsemble(members)
+        full = [predict(ensemble, o) for o in origins]
         for k in range(len(origins)):
-            q = np.mean([sp[k]["quantiles"] for sp in seed_preds], axis=0)
-            score(f"SalesForecaster ensemble of {args.seeds}", k, actuals[k], q[..., levels.index(0.5)],
-                  scales[k], q, levels)
+            score(name, k, actuals[k], full[k]["forecast"], scales[k], full[k]["quantiles"], levels)
+        calib_units.append({n: dict(bt.held_out_calibration(unit_preds(full, n), levels),
+                                    rising_rest=by_rising(full, n)) for n in compare})
+        if val_origins:
+            validation_calibrated("ensemble", ensemble, SalesForecasterEnsemble(val_members))
 
     metrics = ("wape", "mase", "smape", "coverage")
     summary = {}
@@ -313,18 +395,33 @@ def main(argv=None) -> dict:
     if seed_wape:
         print(f"\nforecaster WAPE over seeds: mean {np.mean(seed_wape):.3f}, std {np.std(seed_wape):.3f}, "
               f"range {min(seed_wape):.3f}-{max(seed_wape):.3f}")
-    for s, c in enumerate(calib):
-        print(f"seed {s} P10-P90 coverage % per window: raw {[round(v, 1) for v in c['raw']['per_window']]}, "
-              f"calibrated held out {[round(v, 1) for v in (c['calibrated'] or {}).get('per_window', [])]}; "
-              f"calibrated per step {[round(v) for v in (c['calibrated'] or {}).get('per_step', [])]}")
-    for s, c in enumerate(calib_level):
-        print(f"seed {s} coverage, offsets in units of the 13-week level (numpy only): calibrated held out "
-              f"{[round(v, 1) for v in (c['calibrated'] or {}).get('per_window', [])]}; per step "
-              f"{[round(v) for v in (c['calibrated'] or {}).get('per_step', [])]}")
+    def fmt(values, digits=1):
+        return " ".join(f"{v:.{digits}f}" for v in values)
+
+    for s, per_unit in enumerate(calib_units):
+        who = f"seed {s}" if s < args.seeds else "ensemble"
+        for n, c in per_unit.items():
+            if n == compare[0]:
+                print(f"{who} P10-P90 coverage % per window: raw {fmt(c['raw']['per_window'])}")
+            unit = "model scale" if not n else f"{n}-week level"
+            held = (c["calibrated"] or {})
+            print(f"  held out over the scored windows, unit {unit:<14}: per window "
+                  f"{fmt(held.get('per_window', []))}; per step {fmt(held.get('per_step', []), 0)}; "
+                  f"top third by 13-week level / scale {c['rising_rest'][0]:.1f}, the rest {c['rising_rest'][1]:.1f}")
+    for who, c in calib_val.items():
+        v = c["validation_held_out"]["calibrated"] or {}
+        print(f"{who}: graph calibrated on the validation windows {[str(o) for o in val_origins]} "
+              f"(unit: {'model scale' if not args.calibration_window else f'{args.calibration_window}-week level'})"
+              f": scored coverage per window {fmt(c['coverage']['per_window'])}, per step "
+              f"{fmt(c['coverage']['per_step'], 0)}, overall {c['coverage']['overall']:.1f}"
+              f"; held out among the validation windows {fmt(v.get('per_window', []))}")
+        print("  per window % below P10 / % above P90 / P50 sum over actual sum: "
+              + ", ".join(f"{b:.1f} / {a:.1f} / {r:.2f}" for b, a, r in c["below_above_bias"]))
     print(f"train seconds per seed {[round(s) for s in seed_seconds]}, GBM {gbm_seconds:.0f} s, "
           f"total {time.time() - started:.0f} s; {machine()}")
-    out = {"stats": stats, "settings": model_kwargs, "summary": summary, "calibration": calib,
-           "calibration_13_week_level": calib_level}
+    out = {"stats": stats, "settings": model_kwargs, "summary": summary,
+           "calibration_units": [{str(n): c for n, c in u.items()} for u in calib_units],
+           "calibration_from_validation": calib_val}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, default=float)

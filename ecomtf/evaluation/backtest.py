@@ -343,7 +343,8 @@ def backtest_predictions(model, table: SalesTable, origins: Sequence, batch_size
     """The model's quantiles, scales and the actuals at each origin (one dict per origin).
 
     Each dict has ``actual`` ``[n, H]`` (NaN unknown), ``quantiles``
-    ``[n, H, Q]``, ``scale`` ``[n]`` (the model's per-series scale) and
+    ``[n, H, Q]``, ``scale`` ``[n]`` (the unit of the model's calibration
+    offsets: its ``calibration_scale`` output, else its scale) and
     ``origin``; series with no actual in the window are left out.
     """
     windows_ = SalesWindows(table, model.history_length, model.horizon)
@@ -355,7 +356,8 @@ def backtest_predictions(model, table: SalesTable, origins: Sequence, batch_size
         o, actual = o[keep], actual[keep]
         pred = _predict(model, windows_.features(o), batch_size)
         out.append({"origin": str(np.datetime64(origin, "D")), "actual": actual,
-                    "quantiles": np.asarray(pred["quantiles"]), "scale": np.asarray(pred["scale"]),
+                    "quantiles": np.asarray(pred["quantiles"]),
+                    "scale": np.asarray(pred.get("calibration_scale", pred["scale"])),
                     "nonnegative": bool(getattr(model, "nonnegative", False))})
     return out
 
@@ -365,7 +367,7 @@ MIN_PER_STEP = 200
 
 
 def conformal_offsets(predictions: Sequence[dict], quantiles: Sequence[float]) -> np.ndarray:
-    """Per-step, per-quantile offsets (in units of each series' scale) that
+    """Per-step, per-quantile offsets (in units of each prediction's ``scale``, the model's calibration unit) that
     calibrate the quantiles on backtest windows.
 
     For each quantile level ``q`` (the median is left alone) and horizon step,

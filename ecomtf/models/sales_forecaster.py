@@ -108,6 +108,13 @@ class SalesForecaster(tf.keras.Model):
             ``set_quantile_offsets`` (see
             ``ecomtf.evaluation.backtest.conformal_offsets``), so the exported
             graph serves the calibrated band that ``forecast.csv`` holds.
+        calibration_window: the unit of the calibration offsets. 0
+            (default): each series' scale (the training table's); ``n > 0``:
+            each series' mean absolute value over its last ``n`` known
+            history steps at the origin (the scale where those are all 0),
+            computed in the graph, so the calibrated band widens with the
+            level the series is at (a peak season whose level the training
+            table's scale does not show). Choose it on backtest windows.
         scale_window: 0 (default) scales each series by its training-table
             scale; ``n > 0`` scales each window by the mean absolute value of
             its own last ``n`` known history steps (DeepAR's context scaling;
@@ -145,7 +152,8 @@ class SalesForecaster(tf.keras.Model):
 
     Returns:
         dict: ``quantiles`` ``[B, horizon, Q]``, ``forecast`` ``[B, horizon]``
-        (P50) and ``scale`` ``[B]``, in the target's units.
+        (P50), ``scale`` ``[B]`` and ``calibration_scale`` ``[B]`` (the unit
+        of the calibration offsets), in the target's units.
 
     Example:
         >>> table, _ = SalesTable.read("sales.csv", date="date", target="units",
@@ -186,6 +194,7 @@ class SalesForecaster(tf.keras.Model):
         nonnegative: bool = False,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         quantile_offsets: Sequence[Sequence[float]] | None = None,
+        calibration_window: int = 0,
         scale_window: int = 0,
         loss_weight_power: float = 0.0,
         log_inputs: bool = False,
@@ -232,6 +241,9 @@ class SalesForecaster(tf.keras.Model):
         quantiles = sorted(set(float(q) for q in quantiles) | {0.5})
         self.quantiles = quantiles
         self.scale_window = int(scale_window)
+        self.calibration_window = int(calibration_window)
+        if self.calibration_window < 0:
+            raise ValueError(f"calibration_window must be >= 0, got {self.calibration_window}")
         self.loss_weight_power = float(loss_weight_power)
         self.log_inputs = bool(log_inputs)
         self.log_target = bool(log_target)
@@ -410,11 +422,9 @@ class SalesForecaster(tf.keras.Model):
         filled, known = self.filler(history)
         series_id = self._series_id(inputs)
         scale = self.scaler(series_id, filled, known)
+        table_scale = scale
         if self.scale_window > 0:
-            n = min(self.scale_window, lh)
-            count = tf.reduce_sum(known[:, -n:], axis=1)
-            own = tf.reduce_sum(tf.abs(filled[:, -n:]) * known[:, -n:], axis=1) / tf.maximum(count, 1.0)
-            scale = tf.where(own > 0, own, scale)
+            scale = self._recent_level(filled, known, self.scale_window, scale)
         x = filled / scale[:, None]
         if self.log_target:
             x = _signed_log1p(x)
@@ -490,23 +500,29 @@ class SalesForecaster(tf.keras.Model):
             # Clipping each quantile at 0 keeps their order. Not in training:
             # a clipped quantile has no gradient and could stay stuck below 0.
             quantiles = tf.nn.relu(quantiles)
+        # The unit the calibration offsets are in (computed in the graph, so
+        # served and batch bands are calibrated alike).
+        unit = scale
+        if self.calibration_window > 0:
+            unit = self._recent_level(filled, known, self.calibration_window, table_scale)
         if not training:
             # Calibration offsets were measured on these (clipped) outputs.
-            quantiles = self._calibrate(quantiles, scale)
+            quantiles = self._calibrate(quantiles, unit)
             if self.nonnegative:
                 quantiles = tf.nn.relu(quantiles)
         out = {
             "quantiles": quantiles,
             "forecast": quantiles[..., self.head.median_index],
             "scale": scale,
+            "calibration_scale": unit,
         }
         if training and self.log_target:
             out["transformed"] = transformed  # what the loss compares (training only)
         return out
 
-    def _calibrate(self, quantiles, scale):
-        """Adds the calibration offsets, keeping the quantiles ordered around the median."""
-        q = quantiles + self.offsets[None, :, :] * scale[:, None, None]
+    def _calibrate(self, quantiles, unit):
+        """Adds the calibration offsets (times ``unit`` ``[B]``), keeping the quantiles ordered."""
+        q = quantiles + self.offsets[None, :, :] * unit[:, None, None]
         m = self.head.median_index
         columns = [q[..., k] for k in range(len(self.quantiles))]
         for k in range(m - 1, -1, -1):
@@ -520,6 +536,13 @@ class SalesForecaster(tf.keras.Model):
         offsets = np.asarray(offsets, np.float32).reshape(self.horizon, len(self.quantiles))
         self.quantile_offsets = offsets
         self.offsets.assign(offsets)
+
+    def _recent_level(self, filled, known, n, fallback):
+        """Each row's mean absolute value over its last ``n`` known steps (``fallback`` where 0)."""
+        n = min(int(n), self.history_length)
+        count = tf.reduce_sum(known[:, -n:], axis=1)
+        own = tf.reduce_sum(tf.abs(filled[:, -n:]) * known[:, -n:], axis=1) / tf.maximum(count, 1.0)
+        return tf.where(own > 0, own, fallback)
 
     def _fit_history(self, values):
         """Any number of steps -> the last ``history_length`` (NaN-padded on the left)."""
@@ -666,6 +689,7 @@ class SalesForecaster(tf.keras.Model):
             "quantiles": list(self.quantiles),
             "quantile_offsets": np.asarray(self.offsets.numpy() if hasattr(self, "offsets") else
                                            self.quantile_offsets).tolist(),
+            "calibration_window": self.calibration_window,
             "scale_window": self.scale_window,
             "loss_weight_power": self.loss_weight_power,
             "log_inputs": self.log_inputs,

@@ -13,7 +13,8 @@ from ecomtf.models.sales_forecaster import SalesForecaster
 # members share them (same table, same settings), the ensemble exposes them.
 _SHARED = ("horizon", "lookback", "history_length", "freq", "step_days", "names", "quantiles", "key_cols",
            "static_cols", "known_cols", "past_cols", "vocabularies", "series_ids", "series_scales",
-           "global_scale", "covariate_stats", "nonnegative", "trained_until", "fill", "flag_cols")
+           "global_scale", "covariate_stats", "nonnegative", "trained_until", "fill", "flag_cols",
+           "calibration_window")
 
 
 @tf.keras.utils.register_keras_serializable(package="ecomtf")
@@ -39,8 +40,8 @@ class SalesForecasterEnsemble(tf.keras.Model):
         training: training mode (members run in it; nothing is calibrated).
 
     Returns:
-        dict: ``quantiles`` ``[B, horizon, Q]``, ``forecast`` (P50) and
-        ``scale`` (the first member's).
+        dict: ``quantiles`` ``[B, horizon, Q]``, ``forecast`` (P50),
+        ``scale`` and ``calibration_scale`` (the first member's).
 
     Example:
         >>> models = [recipes.forecast.fit(table, horizon=8, seed=s)[0] for s in range(3)]
@@ -57,7 +58,7 @@ class SalesForecasterEnsemble(tf.keras.Model):
             raise ValueError("SalesForecasterEnsemble joins SalesForecaster models")
         first = models[0]
         for m in models[1:]:
-            for attr in ("horizon", "history_length", "names", "quantiles", "freq"):
+            for attr in ("horizon", "history_length", "names", "quantiles", "freq", "calibration_window"):
                 if getattr(m, attr) != getattr(first, attr):
                     raise ValueError(f"the forecasters differ in {attr}; train them on one table with one setting")
         self.models = list(models)
@@ -88,11 +89,14 @@ class SalesForecasterEnsemble(tf.keras.Model):
         outs = [m.forecast(inputs, training=training, unroll=unroll) for m in self.models]
         quantiles = tf.add_n([o["quantiles"] for o in outs]) / float(len(outs))
         scale = outs[0]["scale"]
+        # The members share the calibration unit's setting (one table, one setting).
+        unit = outs[0]["calibration_scale"]
         if not training:
-            quantiles = SalesForecaster._calibrate(self, quantiles, scale)
+            quantiles = SalesForecaster._calibrate(self, quantiles, unit)
             if self.nonnegative:
                 quantiles = tf.nn.relu(quantiles)
-        return {"quantiles": quantiles, "forecast": quantiles[..., self.median_index], "scale": scale}
+        return {"quantiles": quantiles, "forecast": quantiles[..., self.median_index], "scale": scale,
+                "calibration_scale": unit}
 
     # SalesForecaster._calibrate reads ``self.head.median_index``.
     @property

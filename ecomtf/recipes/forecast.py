@@ -383,6 +383,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--log-target", action="store_true",
                    help="model each scaled series through sign(v)*log1p(|v|): for intermittent, spiky "
                         "sales (bulk orders); docs/forecaster.md")
+    m.add_argument("--dropout", type=float, default=0.0,
+                   help="decoder dropout rate in [0, 1) (before the linear heads); docs/forecaster.md")
+    m.add_argument("--loss-weight-power", type=float, default=0.0, metavar="P",
+                   help="weigh each window's loss by (series scale / mean scale)^P: 0 (default) every series "
+                        "alike, 1 the loss in units (what WAPE scores)")
     m.add_argument("--lstm-units", type=int, default=64)
     m.add_argument("--hidden-units", type=int, default=64)
     m.add_argument("--embedding-dim", type=int, default=8)
@@ -404,6 +409,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "--no-refit keeps the model trained before the first backtest origin")
     e.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
                    help="calibrate the quantiles on the backtest windows (default; needs --backtest-windows >= 1)")
+    e.add_argument("--calibration-window", type=int, default=0, metavar="N",
+                   help="calibrate in units of each series' mean over its last N weeks/days at the origin, "
+                        "so the band widens with the current level (peak seasons); 0 (default): the training "
+                        "scale; docs/forecaster.md")
     e.add_argument("--plot-series", type=int, default=4, help="series drawn in forecast.png (0: none)")
     e.add_argument("--out", default="runs/forecast", help="run directory")
 
@@ -438,6 +447,12 @@ def _train_from_args(args) -> pathlib.Path:
             delimiter=args.delimiter)
         print(future_report)
     quantiles = [float(q) for q in _split(args.quantiles)]
+    if args.calibration_window < 0:
+        raise DataValidationError(f"--calibration-window must be >= 0 steps, got {args.calibration_window}")
+    if not 0.0 <= args.dropout < 1.0:
+        raise DataValidationError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if not args.loss_weight_power >= 0.0:  # also refuses nan
+        raise DataValidationError(f"--loss-weight-power must be >= 0, got {args.loss_weight_power}")
     model, result, info = train(
         table,
         horizon=args.horizon,
@@ -458,6 +473,9 @@ def _train_from_args(args) -> pathlib.Path:
         hidden_units=args.hidden_units,
         embedding_dim=args.embedding_dim,
         log_target=args.log_target,
+        calibration_window=args.calibration_window,
+        dropout=args.dropout,
+        loss_weight_power=args.loss_weight_power,
     )
     run_dir = pathlib.Path(args.out)
     metrics = {"training": info, "reject_report": report.to_dict()}

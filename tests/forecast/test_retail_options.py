@@ -200,7 +200,30 @@ def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
     run = tmp_path / "run"
     run_cli("train", "forecast", "--data", data, "--date-col", "week", "--target-col", "sales",
             "--key-cols", "store", "--freq", "W", "--horizon", "4", "--backtest-windows", "0", "--log-target",
-            *TINY, "--out", run)
-    assert json.loads((run / "model_config.json").read_text())["log_target"] is True
+            "--dropout", "0.2", "--loss-weight-power", "1", *TINY, "--out", run)
+    config = json.loads((run / "model_config.json").read_text())
+    assert config["log_target"] is True
+    assert config["dropout"] == 0.2 and config["loss_weight_power"] == 1.0
     rows = list(__import__("csv").DictReader(open(run / "forecast.csv")))
     assert len(rows) == 2 * 4 and all(np.isfinite(float(r["p90"])) for r in rows)
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--calibration-window", "-3", "--calibration-window must be >= 0 steps, got -3"),
+    ("--dropout", "1", "--dropout must be in [0, 1), got 1.0"),
+    ("--loss-weight-power", "-0.5", "--loss-weight-power must be >= 0, got -0.5"),
+])
+def test_cli_bad_model_option_values_are_one_line(tmp_path, flag, value, message):
+    # That the flags reach the model: the --log-target test above (dropout, loss weight) and
+    # tests/forecast/test_serving_parity.py (--calibration-window 13, served).
+    from tests.forecast.conftest import run_cli
+    from tests.forecast.test_cli_behaviour import TINY
+    from tests.forecast.test_cli_behaviour import _weekly
+
+    data = _weekly(tmp_path / "w.csv", n_weeks=60)
+    bad = run_cli("train", "forecast", "--data", data, "--date-col", "week", "--target-col", "sales",
+                  "--key-cols", "store", "--freq", "W", "--horizon", "4", *TINY, flag, value,
+                  "--out", tmp_path / "bad", check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == [f"ecomtf train forecast: error: {message}"]
+    assert not (tmp_path / "bad").exists()

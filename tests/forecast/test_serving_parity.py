@@ -31,7 +31,11 @@ def test_served_forecast_of_raw_rows_with_gaps_equals_forecast_csv(tmp_path):
     train = run_cli(
         "train", "forecast", "--data", data, "--date-col", "week", "--target-col", "units",
         "--key-cols", "series", "--known-cols", "price", "--freq", "W", "--horizon", "8",
-        "--backtest-windows", "0", "--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "32",
+        # Calibrated in units of each series' 13-week level, computed in the
+        # graph: series b's gap falls inside that window. --no-refit: one
+        # training (the calibrated backtest model writes forecast.csv).
+        "--backtest-windows", "2", "--calibration-window", "13", "--no-refit",
+        "--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "32",
         "--lstm-units", "8", "--hidden-units", "8", "--plot-series", "0", "--future", future, "--out", run)
     assert "future 'price': 16 of 24 (series, step) values given" in train.stdout
     assert "rejected 1" in train.stdout  # the 2030 row: outside the horizon
@@ -83,4 +87,7 @@ def test_served_forecast_of_raw_rows_with_gaps_equals_forecast_csv(tmp_path):
     answer = json.loads((tmp_path / "answer.json").read_text())
     np.testing.assert_allclose(np.asarray(answer["forecast"])[1], served["forecast"][1], rtol=1e-5)
     assert np.abs(np.asarray(answer["forecast"])[0] - served["forecast"][0]).max() > 1e-3
-    assert json.loads((run / "model_config.json").read_text())["known_cols"] == ["price"]
+    config = json.loads((run / "model_config.json").read_text())
+    assert config["known_cols"] == ["price"]
+    # The served band above is the calibrated one: offsets in the graph, in level units.
+    assert config["calibration_window"] == 13 and np.abs(config["quantile_offsets"]).max() > 0
