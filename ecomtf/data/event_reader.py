@@ -680,7 +680,8 @@ class _TailFile(io.RawIOBase):
             self.error = e
             raise
         if data:
-            self.tail = (self.tail + data)[-(1 << 16):]
+            # The last 64 KiB only (not a copy of every block).
+            self.tail = (self.tail + data[-(1 << 16):])[-(1 << 16):]
             if self._left is not None:
                 self._left -= len(data)
             if self.watch is not None and not self.seen and self.watch in data:
@@ -1422,19 +1423,67 @@ def _text(v):
     return "" if v is None else (v if isinstance(v, str) else str(v))
 
 
+def _string_buffers(a):
+    """``(offsets, data)`` numpy views of a null-free Arrow string array, or None."""
+    import pyarrow as pa
+
+    if not pa.types.is_string(a.type) or a.null_count:
+        return None
+    n = len(a)
+    _, offsets, data = a.buffers()
+    offsets = np.frombuffer(offsets, np.int32, n + 1, a.offset * 4)
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _trimmed(a):
+    """``utf8_trim_whitespace(a)``, skipped when it would change nothing.
+
+    A value whose first and last bytes are printable ASCII (``!`` to ``~``)
+    neither starts nor ends with a whitespace code point (ASCII whitespace
+    is at most a space; other whitespace is not ASCII), so when every value
+    is like that (an export's ids, names and numbers) the column is kept as
+    it is, found by looking at two bytes a value instead of trimming them all.
+    """
+    import pyarrow.compute as pc
+
+    bufs = _string_buffers(a)
+    if bufs is None or len(a) == 0:
+        return pc.utf8_trim_whitespace(a)
+    offsets, data = bufs
+    start, end = offsets[:-1], offsets[1:]
+    full = end > start
+    if not full.all():
+        start, end = start[full], end[full]
+    for edge in (data[start], data[end - 1]):
+        if ((edge - np.uint8(0x21)) > np.uint8(0x7E - 0x21)).any():
+            return pc.utf8_trim_whitespace(a)
+    return a
+
+
+def _empty(a) -> np.ndarray:
+    """Which values of a text column are empty strings (numpy bool), from its offsets."""
+    import pyarrow.compute as pc
+
+    bufs = _string_buffers(a)
+    if bufs is None:
+        return pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0
+    return np.diff(bufs[0]) == 0
+
+
 def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, source,
                     text=True):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    cols = {f: (pc.utf8_trim_whitespace(a) if _is_text(a) else a) for f, a in cols.items()}
+    cols = {f: (_trimmed(a) if _is_text(a) else a) for f, a in cols.items()}
     n = len(lines)
     alive = np.ones(n, bool)
     if text and n:
         # A blank line (or a whitespace-only one) parses as a row of empty cells.
         blank = np.ones(n, bool)
         for a in cols.values():
-            blank &= pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0
+            blank &= _empty(a)
         if blank.any():
             tally.blank += int(blank.sum())
             alive &= ~blank
@@ -1452,7 +1501,7 @@ def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, 
     def missing(a):
         out = a.is_null().to_numpy(zero_copy_only=False)
         a = a.fill_null("")
-        out |= pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0
+        out |= _empty(a)
         extra = [v for v in nulls if v]
         if extra:
             out |= pc.is_in(a, value_set=pa.array(extra, pa.string())).to_numpy(
