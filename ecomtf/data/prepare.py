@@ -2,7 +2,8 @@
 
 A month of a big shop (tens of millions of events) does not fit in memory as
 one EventLog. ``prepare_purchase`` streams the log's record batches
-(``iter_event_chunks``), hash-partitions them by user into temporary Arrow IPC files,
+(``iter_event_chunks``; with several workers, pieces of the input at the same
+time: ``read_pieces``), hash-partitions them by user into temporary Arrow IPC files,
 then builds each partition's sessions and examples alone (a user's events,
 sessions and duplicates never cross partitions, so the examples are the
 same as the in-memory path's), splits them by time with the same rule as
@@ -280,9 +281,12 @@ def prepare_purchase(
             as in ``events_to_examples``.
         dedupe, strict: as in ``read_events``.
         verbose: print progress.
-        workers: processes building partitions in parallel (default: the
-            usable cores, at most ``shards``; 1 runs everything in this
-            process).
+        workers: processes reading pieces of the input and building
+            partitions in parallel (default: the usable cores, at most
+            ``shards``; 1 runs everything in this process). The input is
+            split as ``plan_pieces`` says (byte ranges of an uncompressed
+            CSV without quotes, Parquet row groups, part files; a gzip file
+            is one piece).
         **read_options: ``delimiter``, ``header``, ``encoding``,
             ``allowed_event_types``, ``na_values`` for the reader.
 
