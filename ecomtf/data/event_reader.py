@@ -59,6 +59,7 @@ BLOCK_SIZE = 16 << 20
 PIECE_BYTES = 256 << 20
 # A smaller file is read in one piece (two blocks' worth at least).
 MIN_SPLIT_BYTES = 2 * BLOCK_SIZE
+PIECES_PER_WORKER = 4
 _CSV_ROW_BYTES = 140  # a store export's CSV row, to size Parquet pieces alike
 _PARQUET_BATCH_ROWS = 200_000
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -555,7 +556,11 @@ def _csv_pieces(file, schema, prefix, workers, piece_bytes, delimiter, header, e
         if at < 0:
             return whole, layout.columns
     header_end = at + 1
-    n = workers * int(np.ceil(size / (workers * piece_bytes)))
+    # At least PIECES_PER_WORKER pieces a worker (of one block or more): on a
+    # busy machine one process may get less CPU than the other, and small
+    # pieces let the faster one take more of them.
+    n = workers * max(int(np.ceil(size / (workers * piece_bytes))),
+                      min(PIECES_PER_WORKER, size // (workers * BLOCK_SIZE)))
     with open(file, "rb") as f:
         f.seek(size - 1)
         ends_with_break = f.read(1) in (b"\n", b"\r")
