@@ -490,10 +490,15 @@ def read_pieces(events, schema, report: RejectReport, parts, shards: int, runner
         jobs = [(piece, k, schema, read_options, parts, shards, reference)
                 for k, piece in enumerate(pieces) if not piece.tail]
         results = dict(zip([k for _, k, *_ in jobs], runner.map(_read_piece, jobs)))
-        offsets = _read_tails(pieces, results, schema, read_options, parts, shards, reference)
-        if not any(r[2].get("quoted") for r in results.values()):
-            return _merge_pieces(pieces, results, offsets, report, verbose)
-        for f in parts.glob("part-*.arrow"):  # a quote: read the file in one piece
+        if not any(r[2].get("quoted") or r[2].get("error") for r in results.values()):
+            offsets = _read_tails(pieces, results, schema, read_options, parts, shards,
+                                  reference)
+            if not any(r[2].get("quoted") or r[2].get("error") for r in results.values()):
+                return _merge_pieces(pieces, results, offsets, report, verbose)
+        # A quote (a range may cut a record), or an error, whose message would
+        # count rows from the piece's start: read the input in one piece (it
+        # raises the error as one reader does, with the file's row numbers).
+        for f in parts.glob("part-*.arrow"):
             f.unlink()
     # One piece: the whole input in this process.
     writers = {}
@@ -584,6 +589,8 @@ def _read_piece(args):
                     writers[s] = _PartitionWriter(
                         pathlib.Path(parts) / f"part-{s:05d}-{k:05d}.arrow", sub.schema)
                 writers[s].write_table(sub)
+    except DataValidationError as e:
+        state["error"] = str(e)  # the caller reads the input in one piece and raises it
     finally:
         for w in writers.values():
             w.close()

@@ -341,3 +341,22 @@ def test_part_files_and_row_groups_spread_over_workers(tmp_path, small_pieces):
         assert m["reject_report"]["rows_rejected"] > 10
         _, report = read_events(folder, SCHEMA)
         assert one["reject_report"]["rejected"] == dict(report.rejected)
+
+
+def test_an_error_in_a_later_range_names_the_files_row(tmp_path, small_pieces):
+    """A byte that is not UTF-8 far into the file: the same one-line error,
+    with the file's row number, as when one reader reads it all."""
+    from ecomtf.data.reject_report import DataValidationError
+
+    path = tmp_path / "e.csv"
+    _write_ranged_csv(path, 1_500, 6_000)
+    data = path.read_bytes()
+    at = len(data) - 3_000
+    path.write_bytes(data[:at] + b"\xff" + data[at + 1:])
+    messages = []
+    for workers in (1, 2):
+        with pytest.raises(DataValidationError) as e:
+            prepare_purchase(path, SCHEMA, tmp_path / f"p{workers}", shards=3, workers=workers)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+    assert "cannot decode as utf-8" in messages[0]
