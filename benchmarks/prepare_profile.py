@@ -138,7 +138,7 @@ def main(argv=None) -> int:
 
 
 def compare_workers(path, workers: int) -> int:
-    """``prepare`` in one process, then with ``workers`` processes, back to back: CPU seconds of each.
+    """``prepare`` in one process, then in ``workers`` processes, back to back: CPU s of each.
 
     User and system seconds of this process and of its finished children
     (the workers), so what the pool adds (fork, worker memory, the pieces'

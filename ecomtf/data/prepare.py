@@ -318,7 +318,7 @@ def prepare_purchase(
         pieces = read_pieces(events, schema, report, parts, shards, runner,
                              verbose=verbose, **read_options)
 
-        # Pass 2: per partition (in parallel), dedupe, sessions, examples.        # Pass 2: per partition (in parallel), dedupe, sessions, examples.
+        # Pass 2: per partition (in parallel), dedupe, sessions, examples.
         times = []
         example_report = RejectReport(source="session_purchase_examples")
         done = 0
@@ -478,7 +478,6 @@ def read_pieces(events, schema, report: RejectReport, parts, shards: int, runner
     as one piece. Returns ``(piece, line offset, partitions written)`` per
     piece, in file order.
     """
-    from ecomtf.data.event_reader import _Tally
     from ecomtf.data.event_reader import plan_pieces
 
     parts = pathlib.Path(parts)

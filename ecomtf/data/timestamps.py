@@ -487,7 +487,7 @@ _ISO_SEPARATORS = [4, 7, 10, 13, 16]
 
 
 def _month_tables():
-    """Days since 1970-01-01 of the first of each month of 1900-2199, and its length (by year * 13 + month)."""
+    """First day (since 1970-01-01) and length of each month of 1900-2199, by year * 13 + month."""
     first = (np.arange(1900, 2200) - 1970).astype("datetime64[Y]")
     months = first[:, None].astype("datetime64[M]") + np.arange(13)  # 12 + the next January
     days = months.astype("datetime64[D]").astype(np.int64)
