@@ -1,6 +1,7 @@
 """Where ``prepare`` spends its CPU: seconds per step of one real run, next to pyarrow's bare read.
 
     .venv/bin/python -m benchmarks.prepare_profile runs/scale/store-1000000.csv
+    .venv/bin/python -m benchmarks.prepare_profile runs/scale/store-5000000.csv --workers 2
 
 The file is one that ``benchmarks.scale`` writes (a store's monthly export
 schema). The bare ``pyarrow.csv.read_csv`` of the file runs first (the speed
@@ -100,6 +101,8 @@ def _patched(totals):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 3 and argv[1] == "--workers":
+        return compare_workers(argv[0], int(argv[2]))
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
@@ -131,6 +134,34 @@ def main(argv=None) -> int:
         if label in totals:
             share = 100 * totals[label] / cpu
             print(f"  {'  ' * depth}{label:<48}{totals[label]:7.2f}  {share:5.1f}%")
+    return 0
+
+
+def compare_workers(path, workers: int) -> int:
+    """``prepare`` in one process, then in ``workers`` processes, back to back: CPU s of each.
+
+    User and system seconds of this process and of its finished children
+    (the workers), so what the pool adds (fork, worker memory, the pieces'
+    temporary files) shows next to the one-process run on the same file.
+    """
+    import resource
+
+    from ecomtf.data import EventSchema
+    from ecomtf.data.prepare import prepare_purchase
+
+    def usage():
+        a, b = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        return a.ru_utime + b.ru_utime, a.ru_stime + b.ru_stime
+
+    print(f"machine: {machine()}")
+    for n in (1, workers):
+        (u0, s0), w = usage(), time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+            prepare_purchase(path, EventSchema(**STORE_SCHEMA), out,
+                             rows_per_shard=ROWS_PER_SHARD, max_length=20, workers=n)
+        (u1, s1), wall = usage(), time.perf_counter() - w
+        print(f"workers={n}: CPU {u1 - u0 + s1 - s0:.2f} s (user {u1 - u0:.2f}, system "
+              f"{s1 - s0:.2f}), wall {wall:.2f} s", flush=True)
     return 0
 
 

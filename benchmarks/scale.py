@@ -123,11 +123,20 @@ def probe(argv) -> int:
                              "pyarrow.parquet", "pyarrow.compute"],
                  "train": []}[step]:
         importlib.import_module(name)
+    def cpu():
+        # CPU seconds (user + system) of this process and of its finished
+        # children (prepare's workers, joined when it returns).
+        return sum(getattr(resource.getrusage(who), f) for who in
+                   (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                   for f in ("ru_utime", "ru_stime"))
+
+    cpu_start = cpu()
     started = time.perf_counter()
     out = {"bare": lambda: _bare(rest[0]), "read": lambda: _read(rest[0]),
            "prepare": lambda: prepare_step(rest[0], rest[1]),
            "train": lambda: train_step(rest[0], int(rest[1]))}[step]()
     out.update(step=step, seconds=round(time.perf_counter() - started, 2),
+               cpu_seconds=round(cpu() - cpu_start, 2),
                peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
     # prepare's partition workers are child processes: the largest one's peak,
     # and a bound on the whole step's (this process + every worker at that peak).
@@ -200,19 +209,25 @@ def main(argv=None) -> int:
             print(json.dumps(result["train"]), flush=True)
         result["prepare_over_bare"] = round(
             result["prepare"]["seconds"] / result["bare"]["seconds"], 2)
+        # The same pair in CPU seconds: on a shared machine the wall ratio
+        # also measures how much of the cores each step got.
+        result["prepare_over_bare_cpu"] = round(
+            result["prepare"]["cpu_seconds"] / max(result["bare"]["cpu_seconds"], 1e-9), 2)
         table.append(result)
         if args.results:
             with open(args.results, "a") as f:
                 f.write(json.dumps(result) + "\n")
     print("\nrows        CSV GB  bare s  bare MB  prepare s  prepare MB  prepare/bare  "
-          "train MB  pipeline/train  (prepare MB: this process + workers x the largest worker)")
+          "train MB  pipeline/train  CPU prepare/bare  "
+          "(prepare MB: this process + workers x the largest worker)")
     for r in table:
         tr = r.get("train", {})
         prep_mb = r["prepare"].get("total_peak_rss_bound_mb", r["prepare"]["peak_rss_mb"])
         print(f"{r['rows']:>10,}  {r['csv_gb']:>6}  {r['bare']['seconds']:>6}  "
               f"{r['bare']['peak_rss_mb']:>7}  {r['prepare']['seconds']:>9}  "
               f"{prep_mb:>10}  {r['prepare_over_bare']:>12}  "
-              f"{tr.get('peak_rss_mb', '-'):>8}  {tr.get('pipeline_over_train', '-'):>14}")
+              f"{tr.get('peak_rss_mb', '-'):>8}  {tr.get('pipeline_over_train', '-'):>14}  "
+              f"{r['prepare_over_bare_cpu']:>16}")
     if args.plot:
         _plot(table)
     return 0

@@ -53,6 +53,14 @@ REJECT_REASONS = (
 # Bytes of text the CSV reader parses at a time; a batch holds about this much
 # text, so memory per batch is bounded whatever the file size.
 BLOCK_SIZE = 16 << 20
+# Bytes of an uncompressed CSV file per piece when ``prepare`` reads it in
+# several processes (``plan_pieces``): a few pieces per worker, so that one
+# slow piece does not leave the other cores idle at the end.
+PIECE_BYTES = 256 << 20
+# A smaller file is read in one piece (two blocks' worth at least).
+MIN_SPLIT_BYTES = 2 * BLOCK_SIZE
+PIECES_PER_WORKER = 4
+_CSV_ROW_BYTES = 140  # a store export's CSV row, to size Parquet pieces alike
 _PARQUET_BATCH_ROWS = 200_000
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _ID_FIELDS = ("user_id", "item_id", "session_id")
@@ -376,36 +384,230 @@ def iter_event_chunks(
     files = list_input_files(path)
     many = len(files) > 1 or os.path.isdir(os.fspath(path))
     tally = _Tally()
-    nulls = tuple(v for v in na_values)
     reference = None  # the first file's columns: every part must match
     for file in files:
-        name = os.path.basename(file)
-        prefix = f"{name}: " if many else ""
-        parquet = _is_parquet(file)
-        try:
-            if parquet:
-                batches, columns = _parquet_batches(file, schema)
-            else:
-                batches, columns = _csv_batches(
-                    file, schema, report, delimiter, header, encoding, prefix, tally
-                )
-        except OSError as e:
-            raise DataValidationError(f"{name}: cannot read the file ({e})") from e
+        piece = Piece(file, prefix=f"{os.path.basename(file)}: " if many else "")
+        state = {}
+        yield from iter_piece_chunks(
+            piece, schema, report, tally, reference=reference, state=state,
+            delimiter=delimiter, header=header, encoding=encoding,
+            allowed_event_types=allowed_event_types, na_values=na_values,
+        )
         if reference is None:
-            reference = (name, columns)
-        elif columns != reference[1]:
-            raise DataValidationError(
-                f"{name}: its columns {columns} differ from {reference[0]}'s "
-                f"{reference[1]}; every part file of a directory must have the same schema"
-            )
-        for cols, lines in batches:
-            chunk = _validate_batch(
-                cols, lines, schema, report, tally, nulls, allowed_event_types, prefix, name,
-                text=not parquet,
-            )
-            if len(chunk):
-                yield chunk
+            reference = (os.path.basename(file), state["columns"])
     tally.write_notes(report)
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """A part of the input that one process reads alone (``plan_pieces``).
+
+    Attributes:
+        file: the file.
+        prefix: what reject examples start with (the file's name in a directory).
+        part: its position among the pieces of ``file`` (0: the one with the header).
+        start, end: bytes ``[start, end)`` of an uncompressed CSV file
+            (``end=None``: to the end of the file). Pieces start right after a
+            line break.
+        row_groups: the Parquet row groups to read (None: all).
+        tail: the last line of a file that does not end with a line break:
+            read after the file's other pieces, by the caller, with
+            ``min_len`` and ``line_offset`` from them (``plan_pieces``).
+        min_len: shortest value of the file's last column before this piece.
+        line_offset: added to the record numbers this piece reports.
+    """
+
+    file: str
+    prefix: str = ""
+    part: int = 0
+    start: int = 0
+    end: int | None = None
+    row_groups: tuple | None = None
+    tail: bool = False
+    min_len: int | None = None
+    line_offset: int = 0
+
+
+def iter_piece_chunks(
+    piece: Piece,
+    schema: EventSchema,
+    report: RejectReport,
+    tally: "_Tally",
+    *,
+    reference=None,
+    state: dict | None = None,
+    delimiter: str | None = None,
+    header="auto",
+    encoding: str = "utf-8",
+    allowed_event_types=None,
+    na_values=("",),
+):
+    """Yields the checked EventChunks of one piece of the input (a whole file or a part).
+
+    Rows are counted in ``report``, notes for the end in ``tally``; record
+    numbers are the file's for a piece with ``part == 0`` and count from 1
+    (plus ``piece.line_offset``) for a later one, whose caller adds the
+    records of the pieces before it. ``state`` receives ``columns``,
+    ``header_line``, ``records`` (records read after the header),
+    ``min_len`` (shortest value of the file's last column, when mapped) and
+    ``quoted`` (a quote character was seen in a byte range).
+    """
+    state = {} if state is None else state
+    file = piece.file
+    name = os.path.basename(file)
+    parquet = _is_parquet(file)
+    try:
+        if parquet:
+            batches, columns = _parquet_batches(file, schema, piece.row_groups, state)
+        else:
+            batches, columns = _csv_batches(
+                file, schema, report, delimiter, header, encoding, piece.prefix, tally,
+                piece=piece, state=state,
+            )
+    except OSError as e:
+        raise DataValidationError(f"{name}: cannot read the file ({e})") from e
+    if reference is not None and columns != reference[1]:
+        raise DataValidationError(
+            f"{name}: its columns {columns} differ from {reference[0]}'s "
+            f"{reference[1]}; every part file of a directory must have the same schema"
+        )
+    state["columns"] = columns
+    nulls = tuple(v for v in na_values)
+    for cols, lines in batches:
+        chunk = _validate_batch(
+            cols, lines, schema, report, tally, nulls, allowed_event_types, piece.prefix, name,
+            text=not parquet,
+        )
+        if len(chunk):
+            yield chunk
+
+
+def plan_pieces(path, schema: EventSchema, workers: int, *, delimiter: str | None = None,
+                header="auto", encoding: str = "utf-8", piece_bytes: int | None = None,
+                **_):
+    """Splits the input into pieces that processes can read at the same time, or None.
+
+    A directory's files are pieces of their own; a Parquet file with several
+    row groups is split by row groups; an uncompressed UTF-8 CSV file (not
+    split on runs of whitespace) is split into byte ranges that start right
+    after a ``\n``. A range is a run of whole records only when no quoted
+    value spans lines, so the ranges are used only for a file without any
+    ``"`` (the quote character): the first 64 KiB are checked here, and each
+    range's reader checks its bytes (``state["quoted"]``; the caller then
+    reads the file in one piece instead). A gzip file is one piece (its
+    stream cannot be entered in the middle). A file not ending with a line
+    break gets a ``tail`` piece for its last line (the truncated-last-line
+    check needs the shortest value of the rows before it).
+
+    Returns:
+        ``(pieces, reference)`` with the first file's ``(name, columns)``,
+        or None when the input is one piece (read it with ``iter_event_chunks``).
+    """
+    piece_bytes = piece_bytes or PIECE_BYTES
+    files = list_input_files(path)
+    many = len(files) > 1 or os.path.isdir(os.fspath(path))
+    pieces = []
+    reference = None
+    for file in files:
+        prefix = f"{os.path.basename(file)}: " if many else ""
+        if _is_parquet(file):
+            parts, columns = _parquet_pieces(file, schema, prefix, workers, piece_bytes)
+        else:
+            parts, columns = _csv_pieces(file, schema, prefix, workers, piece_bytes,
+                                         delimiter, header, encoding)
+        if reference is None:
+            reference = (os.path.basename(file), columns)
+        pieces += parts
+    if len(pieces) < 2:
+        return None
+    return pieces, reference
+
+
+def _parquet_pieces(file, schema, prefix, workers, piece_bytes):
+    import pyarrow.parquet as pq
+
+    _, columns = _parquet_batches(file, schema)
+    meta = pq.ParquetFile(file).metadata
+    groups = meta.num_row_groups
+    # About as many rows per piece as a CSV piece of piece_bytes holds.
+    rows = max(1, piece_bytes // _CSV_ROW_BYTES)
+    n = min(groups, workers * int(np.ceil(meta.num_rows / (workers * rows))))
+    if n < 2 or meta.num_rows * _CSV_ROW_BYTES < MIN_SPLIT_BYTES:
+        return [Piece(file, prefix)], columns
+    bounds = np.linspace(0, groups, n + 1).round().astype(int)
+    return [Piece(file, prefix, part=i, row_groups=tuple(range(a, b)))
+            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])) if b > a], columns
+
+
+def _csv_pieces(file, schema, prefix, workers, piece_bytes, delimiter, header, encoding):
+    layout = _csv_layout(file, schema, delimiter, header, encoding)
+    whole = [Piece(file, prefix)]
+    size = os.path.getsize(file)
+    with open(file, "rb") as f:
+        head = f.read(_SNIFF_CHARS * 4)
+    if (layout.enc != "utf-8-sig" or layout.delimiter == WHITESPACE or head[:2] == b"\x1f\x8b"
+            or b'"' in head or size < MIN_SPLIT_BYTES):
+        return whole, layout.columns
+    # Ranges start after the header's lines (Arrow skips header_line records
+    # of the first range, each ending at or before the next \n).
+    at = -1
+    for _ in range(layout.header_line):
+        at = head.find(b"\n", at + 1)
+        if at < 0:
+            return whole, layout.columns
+    header_end = at + 1
+    # At least PIECES_PER_WORKER pieces a worker (of one block or more): on a
+    # busy machine one process may get less CPU than the other, and small
+    # pieces let the faster one take more of them.
+    n = workers * max(int(np.ceil(size / (workers * piece_bytes))),
+                      min(PIECES_PER_WORKER, size // (workers * BLOCK_SIZE)))
+    with open(file, "rb") as f:
+        f.seek(size - 1)
+        ends_with_break = f.read(1) in (b"\n", b"\r")
+        stop = size if ends_with_break else _last_line_start(f, size)
+        cuts = [0]
+        for i in range(1, n):
+            c = _line_start_after(f, max(i * size // n, header_end), stop)
+            if c is None or c >= stop:
+                break
+            if c > cuts[-1] and c > header_end:
+                cuts.append(c)
+    if len(cuts) < 2:
+        return whole, layout.columns
+    cuts.append(stop)
+    pieces = [Piece(file, prefix, part=i, start=a, end=b)
+              for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))]
+    if stop < size:
+        pieces.append(Piece(file, prefix, part=len(pieces), start=stop, end=None, tail=True))
+    return pieces, layout.columns
+
+
+def _line_start_after(f, pos, stop):
+    """The offset just after the first ``\n`` at or after ``pos`` (before ``stop``), or None."""
+    f.seek(pos)
+    while pos < stop:
+        block = f.read(1 << 16)
+        if not block:
+            return None
+        i = block.find(b"\n")
+        if i >= 0:
+            return pos + i + 1
+        pos += len(block)
+    return None
+
+
+def _last_line_start(f, size):
+    """The offset just after the last ``\n`` of a file (0 if it has none)."""
+    pos = size
+    while pos > 0:
+        step = min(1 << 16, pos)
+        f.seek(pos - step)
+        block = f.read(step)
+        i = block.rfind(b"\n")
+        if i >= 0:
+            return pos - step + i + 1
+        pos -= step
+    return 0
 
 
 @dataclasses.dataclass
@@ -417,6 +619,15 @@ class _Tally:
     zero_price: int = 0
     unknown_events: dict = dataclasses.field(default_factory=dict)
     notes: list = dataclasses.field(default_factory=list)
+
+    def merge(self, other: "_Tally") -> None:
+        """Adds the counts of a later piece of the input (``prepare`` reads pieces apart)."""
+        self.blank += other.blank
+        self.empty.update(other.empty)
+        self.zero_price += other.zero_price
+        for name in other.unknown_events:
+            self.unknown_events.setdefault(name, None)
+        self.notes.extend(other.notes)
 
     def write_notes(self, report: RejectReport) -> None:
         if self.blank:
@@ -442,27 +653,44 @@ class _TailFile(io.RawIOBase):
 
     Arrow reads through it, so the reader learns whether the file ended with a
     line break (and what its last line was) without a second pass, and a
-    truncated gzip member is told apart from Arrow's own parse errors.
+    truncated gzip member is told apart from Arrow's own parse errors. For a
+    plain file it can serve bytes ``[start, end)`` only (a ``Piece``), and
+    notes whether ``watch`` (a byte string) occurs in them.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, start: int = 0, end: int | None = None,
+                 watch: bytes | None = None):
         with open(path, "rb") as f:
             magic = f.read(2)
         self._f = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+        self._left = None
+        if start or end is not None:
+            self._f.seek(start)
+            if end is not None:
+                self._left = end - start
         self.tail = b""
         self.error = None
+        self.watch = watch
+        self.seen = False
 
     def readable(self):
         return True
 
     def read(self, n=-1):
+        if self._left is not None:
+            n = self._left if n is None or n < 0 else min(n, self._left)
         try:
             data = self._f.read(n)
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
             self.error = e
             raise
         if data:
-            self.tail = (self.tail + data)[-(1 << 16):]
+            # The last 64 KiB only (not a copy of every block).
+            self.tail = (self.tail + data[-(1 << 16):])[-(1 << 16):]
+            if self._left is not None:
+                self._left -= len(data)
+            if self.watch is not None and not self.seen and self.watch in data:
+                self.seen = True
         return data
 
     def readinto(self, b):
@@ -659,8 +887,19 @@ def _resolve_columns(fields, header_row, n_fields, head, source) -> dict[str, in
 
 
 
-def _csv_batches(file, schema, report, delimiter, header, encoding, prefix, tally):
-    """``(batches, columns)`` for a delimited text file; see ``_arrow_csv_batches``."""
+@dataclasses.dataclass
+class _CsvLayout:
+    """What the first lines of a delimited text file say: delimiter, header, columns."""
+
+    enc: str
+    delimiter: str
+    header_line: int
+    n_fields: int
+    positions: dict
+    columns: object
+
+
+def _csv_layout(file, schema, delimiter, header, encoding) -> _CsvLayout:
     name = os.path.basename(file)
     enc = _encoding(encoding)
     delimiter = _resolve_delimiter(file, enc, delimiter)
@@ -680,16 +919,29 @@ def _csv_batches(file, schema, report, delimiter, header, encoding, prefix, tall
     )
     positions = _resolve_columns(schema.columns(), header_row, n_fields, data_head, name)
     columns = header_row if header_row is not None else n_fields
-    make = _whitespace_batches if delimiter == WHITESPACE else _arrow_csv_batches
-    batches = make(file, positions, n_fields, header_line, delimiter, encoding, enc,
-                   report, prefix, tally)
-    return batches, columns
+    return _CsvLayout(enc, delimiter, header_line, n_fields, positions, columns)
 
 
-def _report_invalid(report, rows, prefix, tally):
-    """Counts rows with the wrong number of fields; returns how many were blank."""
+def _csv_batches(file, schema, report, delimiter, header, encoding, prefix, tally, *,
+                 piece=None, state=None):
+    """``(batches, columns)`` for a delimited text file; see ``_arrow_csv_batches``."""
+    layout = _csv_layout(file, schema, delimiter, header, encoding)
+    if state is not None:
+        state["header_line"] = layout.header_line
+    args = (file, layout.positions, layout.n_fields, layout.header_line, layout.delimiter,
+            encoding, layout.enc, report, prefix, tally)
+    if layout.delimiter == WHITESPACE:
+        batches = _whitespace_batches(*args)
+    else:
+        batches = _arrow_csv_batches(*args, piece=piece, state=state)
+    return batches, layout.columns
+
+
+def _report_invalid(report, rows, prefix, tally, offset=0):
+    """Counts rows with the wrong number of fields (record numbers + ``offset``), and blank ones."""
     blank = 0
     for number, text in rows:
+        number = number + offset if number > 0 else number
         text = text.rstrip("\r\n")
         if not text.strip():
             blank += 1
@@ -721,17 +973,22 @@ def _record_numbers(first: int, start: int, n: int, bad: list) -> np.ndarray:
 
 
 def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encoding, enc,
-                       report, prefix, tally):
+                       report, prefix, tally, *, piece=None, state=None):
     """Batches of the mapped columns as Arrow strings, with record numbers.
 
     pyarrow's streaming CSV reader parses ``BLOCK_SIZE`` bytes at a time,
     single-threaded so that the rows it skips (wrong number of fields) come
     with their record numbers; measured on 1M rows it is as fast as the
-    threaded reader on our 2-core machine (docs/decisions.md).
+    threaded reader on our 2-core machine (docs/decisions.md). A ``piece``
+    after the first reads its byte range only, without the header, and
+    numbers its records from ``1 + piece.line_offset``; ``state`` receives
+    ``records``, ``min_len`` and ``quoted`` (see ``iter_piece_chunks``).
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    piece = piece if piece is not None else Piece(file)
+    ranged = piece.start > 0 or piece.end is not None
     name = os.path.basename(file)
     names = [f"f{i}" for i in range(n_fields)]
     wanted = sorted(set(positions.values()))
@@ -742,18 +999,20 @@ def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encodi
         return "skip"
 
     last_col = next((f for f, p in positions.items() if p == n_fields - 1), None)
-    src = _TailFile(file)
+    src = _TailFile(file, piece.start, piece.end, watch=b'"' if ranged else None)
     reported = 0
     kept = 0
-    first = header_line + 1
-    min_len = None  # shortest non-empty value of the last column so far
+    skip = header_line if piece.start == 0 else 0
+    offset = piece.line_offset
+    first = skip + 1
+    min_len = piece.min_len  # shortest non-empty value of the last column so far
     held = None
     try:
         reader = pacsv.open_csv(
             src,
             read_options=pacsv.ReadOptions(
                 use_threads=False, block_size=BLOCK_SIZE, column_names=names,
-                skip_rows=header_line,
+                skip_rows=skip,
                 encoding="utf8" if enc == "utf-8-sig" else encoding,
             ),
             parse_options=pacsv.ParseOptions(
@@ -772,14 +1031,18 @@ def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encodi
             cols = {f: batch.column(names[p]) for f, p in positions.items()}
             lines = _record_numbers(first, kept, batch.num_rows,
                                     [b for b, _ in invalid[:seen] if b])
+            if offset:
+                lines += offset
             kept += batch.num_rows
             if held is not None:
                 if last_col is not None:
                     min_len = _min_len(held[0][last_col], min_len)
                 yield held
             held = (cols, lines)
-            _report_invalid(report, invalid[reported:seen], prefix, tally)
+            _report_invalid(report, invalid[reported:seen], prefix, tally, offset)
             reported = seen
+            if state is not None and src.seen:
+                state["quoted"] = True  # the caller stops: this range may cut a record
     except (pa.ArrowInvalid, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as e:
         src.close()
         if src.error is not None or not isinstance(e, (pa.ArrowInvalid, UnicodeDecodeError)):
@@ -791,7 +1054,12 @@ def _arrow_csv_batches(file, positions, n_fields, header_line, delimiter, encodi
             ) from e
         raise DataValidationError(f"{name}: unreadable CSV ({text.splitlines()[0]})") from e
     src.close()
-    _report_invalid(report, invalid[reported:], prefix, tally)
+    _report_invalid(report, invalid[reported:], prefix, tally, offset)
+    if state is not None:
+        state["records"] = kept + len(invalid)
+        state["quoted"] = src.seen
+        state["min_len"] = min_len if held is None or last_col is None else _min_len(
+            held[0][last_col], min_len)
     if held is not None and not src.ended_with_line_break:
         last_text = src.last_line(enc).rstrip("\r")
         last_invalid = bool(invalid) and invalid[-1][1].rstrip("\r\n") == last_text
@@ -948,8 +1216,12 @@ def _whitespace_batches(file, positions, n_fields, header_line, delimiter, encod
         yield held
 
 
-def _parquet_batches(file, schema: EventSchema):
-    """``(batches, columns)`` for a Parquet file; ids of integer type become strings."""
+def _parquet_batches(file, schema: EventSchema, row_groups=None, state=None):
+    """``(batches, columns)`` for a Parquet file; ids of integer type become strings.
+
+    ``row_groups``: read these only (a ``Piece``), rows numbered from 1;
+    ``state["records"]`` receives the rows read.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -1005,7 +1277,8 @@ def _parquet_batches(file, schema: EventSchema):
         row = 0
         wanted = list(dict.fromkeys(resolved.values()))
         try:
-            for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=wanted):
+            for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=wanted,
+                                         row_groups=row_groups):
                 cols = {}
                 for field, col in resolved.items():
                     a = batch.column(col)
@@ -1019,6 +1292,8 @@ def _parquet_batches(file, schema: EventSchema):
                 n = batch.num_rows
                 yield cols, np.arange(row + 1, row + 1 + n, dtype=np.int64)
                 row += n
+            if state is not None:
+                state["records"] = row
         except (pa.ArrowException, OSError) as e:
             raise DataValidationError(
                 f"{name}: unreadable Parquet data after row {row:,} ({e})"
@@ -1153,19 +1428,67 @@ def _text(v):
     return "" if v is None else (v if isinstance(v, str) else str(v))
 
 
+def _string_buffers(a):
+    """``(offsets, data)`` numpy views of a null-free Arrow string array, or None."""
+    import pyarrow as pa
+
+    if not pa.types.is_string(a.type) or a.null_count:
+        return None
+    n = len(a)
+    _, offsets, data = a.buffers()
+    offsets = np.frombuffer(offsets, np.int32, n + 1, a.offset * 4)
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _trimmed(a):
+    """``utf8_trim_whitespace(a)``, skipped when it would change nothing.
+
+    A value whose first and last bytes are printable ASCII (``!`` to ``~``)
+    neither starts nor ends with a whitespace code point (ASCII whitespace
+    is at most a space; other whitespace is not ASCII), so when every value
+    is like that (an export's ids, names and numbers) the column is kept as
+    it is, found by looking at two bytes a value instead of trimming them all.
+    """
+    import pyarrow.compute as pc
+
+    bufs = _string_buffers(a)
+    if bufs is None or len(a) == 0:
+        return pc.utf8_trim_whitespace(a)
+    offsets, data = bufs
+    start, end = offsets[:-1], offsets[1:]
+    full = end > start
+    if not full.all():
+        start, end = start[full], end[full]
+    for edge in (data[start], data[end - 1]):
+        if ((edge - np.uint8(0x21)) > np.uint8(0x7E - 0x21)).any():
+            return pc.utf8_trim_whitespace(a)
+    return a
+
+
+def _empty(a) -> np.ndarray:
+    """Which values of a text column are empty strings (numpy bool), from its offsets."""
+    import pyarrow.compute as pc
+
+    bufs = _string_buffers(a)
+    if bufs is None:
+        return pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0
+    return np.diff(bufs[0]) == 0
+
+
 def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, source,
                     text=True):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    cols = {f: (pc.utf8_trim_whitespace(a) if _is_text(a) else a) for f, a in cols.items()}
+    cols = {f: (_trimmed(a) if _is_text(a) else a) for f, a in cols.items()}
     n = len(lines)
     alive = np.ones(n, bool)
     if text and n:
         # A blank line (or a whitespace-only one) parses as a row of empty cells.
         blank = np.ones(n, bool)
         for a in cols.values():
-            blank &= pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0
+            blank &= _empty(a)
         if blank.any():
             tally.blank += int(blank.sum())
             alive &= ~blank
@@ -1183,7 +1506,7 @@ def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, 
     def missing(a):
         out = a.is_null().to_numpy(zero_copy_only=False)
         a = a.fill_null("")
-        out |= pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0
+        out |= _empty(a)
         extra = [v for v in nulls if v]
         if extra:
             out |= pc.is_in(a, value_set=pa.array(extra, pa.string())).to_numpy(

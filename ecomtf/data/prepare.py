@@ -2,7 +2,8 @@
 
 A month of a big shop (tens of millions of events) does not fit in memory as
 one EventLog. ``prepare_purchase`` streams the log's record batches
-(``iter_event_chunks``), hash-partitions them by user into temporary Arrow IPC files,
+(``iter_event_chunks``; with several workers, pieces of the input at the same
+time: ``read_pieces``), hash-partitions them by user into temporary Arrow IPC files,
 then builds each partition's sessions and examples alone (a user's events,
 sessions and duplicates never cross partitions, so the examples are the
 same as the in-memory path's), splits them by time with the same rule as
@@ -280,9 +281,12 @@ def prepare_purchase(
             as in ``events_to_examples``.
         dedupe, strict: as in ``read_events``.
         verbose: print progress.
-        workers: processes building partitions in parallel (default: the
-            usable cores, at most ``shards``; 1 runs everything in this
-            process).
+        workers: processes reading pieces of the input and building
+            partitions in parallel (default: the usable cores, at most
+            ``shards``; 1 runs everything in this process). The input is
+            split as ``plan_pieces`` says (byte ranges of an uncompressed
+            CSV without quotes, Parquet row groups, part files; a gzip file
+            is one piece).
         **read_options: ``delimiter``, ``header``, ``encoding``,
             ``allowed_event_types``, ``na_values`` for the reader.
 
@@ -308,34 +312,29 @@ def prepare_purchase(
                    purchase_event=purchase_event)
     with _Runner(default_workers(shards) if workers is None else workers) as runner:
         # Pass 1: stream record batches into user-hash partitions (the
-        # workers start meanwhile).
+        # workers start meanwhile), in pieces on the workers when the input
+        # splits (byte ranges of a CSV file, Parquet row groups, part files).
         runner.warm_up()
-        writers = {}
-        try:
-            for chunk in iter_event_chunks(events, schema, report, **read_options):
-                for s, sub in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
-                    if s not in writers:
-                        writers[s] = _PartitionWriter(parts / f"part-{s:05d}.arrow", sub.schema)
-                    writers[s].write_table(sub)
-                if verbose:
-                    print(f"read {report.rows_read:,} rows", flush=True)
-        finally:
-            for w in writers.values():
-                w.close()
+        pieces = read_pieces(events, schema, report, parts, shards, runner,
+                             verbose=verbose, **read_options)
 
         # Pass 2: per partition (in parallel), dedupe, sessions, examples.
         times = []
         example_report = RejectReport(source="session_purchase_examples")
         done = 0
+        partitions = sorted({s for _, _, written in pieces for s in written})
         for result in runner.map(_build_partition_file,
-                                 [(parts, s, options) for s in sorted(writers)]):
+                                 [(parts, s, options, [(k, offset) for k, offset, written in pieces
+                                                       if s in written])
+                                  for s in partitions]):
             dup_report, ex_report, ex_time = result
             report.merge(dup_report)  # duplicates, in partition order
             example_report.merge(ex_report)
             times.append(ex_time)
             done += 1
             if verbose:
-                print(f"partition {done}/{len(writers)}: {len(ex_time):,} examples", flush=True)
+                print(f"partition {done}/{len(partitions)}: {len(ex_time):,} examples",
+                      flush=True)
         return write_splits(out, shards, times, report, example_report,
                             source=os.fspath(events), max_length=max_length,
                             gap_minutes=gap_minutes, test_fraction=test_fraction,
@@ -447,11 +446,154 @@ def build_partition(table, parts, s: int, **options):
 
 
 def _build_partition_file(args):
-    parts, s, options = args
-    path = pathlib.Path(parts) / f"part-{s:05d}.arrow"
-    table = read_partition(path)
-    path.unlink()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts, s, options, pieces = args
+    tables = []
+    for k, offset in pieces:  # in file order
+        path = pathlib.Path(parts) / f"part-{s:05d}-{k:05d}.arrow"
+        t = read_partition(path)
+        path.unlink()
+        if offset:  # record numbers of a piece after the first of its file
+            i = t.schema.get_field_index("line")
+            t = t.set_column(i, "line", pc.add(t.column(i), pa.scalar(offset, pa.int64())))
+        tables.append(t)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     return build_partition(table, parts, s, **options)
+
+
+def read_pieces(events, schema, report: RejectReport, parts, shards: int, runner=None, *,
+                verbose: bool = False, **read_options) -> list:
+    """Pass 1: the input -> ``parts/part-<partition>-<piece>.arrow``, rows counted in ``report``.
+
+    With a runner of several workers, the input is split into pieces
+    (``plan_pieces``: byte ranges of an uncompressed CSV file, Parquet row
+    groups, part files) that the workers read, check and partition at the
+    same time; their reject reports are merged in file order with record
+    numbers made global (each piece counts its records, so a later piece's
+    numbers are offset by the records before it). Otherwise, or when a
+    byte range meets a quote character (a quoted value could span lines, so
+    a range might start inside a record), the input is read in this process
+    as one piece. Returns ``(piece, line offset, partitions written)`` per
+    piece, in file order.
+    """
+    from ecomtf.data.event_reader import plan_pieces
+
+    parts = pathlib.Path(parts)
+    plan = None
+    if runner is not None and runner.workers > 1:
+        plan = plan_pieces(events, schema, runner.workers, **read_options)
+    if plan is not None:
+        pieces, reference = plan
+        jobs = [(piece, k, schema, read_options, parts, shards, reference)
+                for k, piece in enumerate(pieces) if not piece.tail]
+        results = dict(zip([k for _, k, *_ in jobs], runner.map(_read_piece, jobs)))
+        if not any(r[2].get("quoted") or r[2].get("error") for r in results.values()):
+            offsets = _read_tails(pieces, results, schema, read_options, parts, shards,
+                                  reference)
+            if not any(r[2].get("quoted") or r[2].get("error") for r in results.values()):
+                return _merge_pieces(pieces, results, offsets, report, verbose)
+        # A quote (a range may cut a record), or an error, whose message would
+        # count rows from the piece's start: read the input in one piece (it
+        # raises the error as one reader does, with the file's row numbers).
+        for f in parts.glob("part-*.arrow"):
+            f.unlink()
+    # One piece: the whole input in this process.
+    writers = {}
+    try:
+        for chunk in iter_event_chunks(events, schema, report, **read_options):
+            for s, sub in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
+                if s not in writers:
+                    writers[s] = _PartitionWriter(parts / f"part-{s:05d}-00000.arrow", sub.schema)
+                writers[s].write_table(sub)
+            if verbose:
+                print(f"read {report.rows_read:,} rows", flush=True)
+    finally:
+        for w in writers.values():
+            w.close()
+    return [(0, 0, set(writers))]
+
+
+def _read_tails(pieces, results, schema, read_options, parts, shards, reference) -> list:
+    """Each piece's record-number offset; reads the ``tail`` pieces (in this process).
+
+    A piece after the first of its file is offset by the file's header
+    lines and the records of its pieces before it. A tail piece (the last
+    line of a file without a final line break) is read once the rest of its
+    file is: the cut-last-line check needs the shortest last-column value of
+    every row before it.
+    """
+    import dataclasses
+
+    offsets = []
+    base = {}  # file -> its records before the next piece
+    min_len = {}  # file -> shortest value of its last column so far
+    for k, piece in enumerate(pieces):
+        if piece.tail:
+            piece = dataclasses.replace(piece, min_len=min_len.get(piece.file),
+                                        line_offset=base.get(piece.file, 0))
+            results[k] = _read_piece((piece, k, schema, read_options, parts, shards, reference))
+        state = results[k][2]
+        if piece.part == 0:
+            offsets.append(0)
+            base[piece.file] = state.get("header_line", 0) + state.get("records", 0)
+        elif piece.tail:
+            offsets.append(0)  # numbered by its reader
+        else:
+            offsets.append(base[piece.file])
+            base[piece.file] += state.get("records", 0)
+        if state.get("min_len") is not None:
+            m = min_len.get(piece.file)
+            min_len[piece.file] = state["min_len"] if m is None else min(m, state["min_len"])
+    return offsets
+
+
+def _merge_pieces(pieces, results, offsets, report, verbose) -> list:
+    """Pieces' reports and notes -> ``report``, in file order, with global record numbers."""
+    from ecomtf.data.event_reader import _Tally
+
+    tally = _Tally()
+    out = []
+    for k, offset in enumerate(offsets):
+        piece_report, piece_tally, _, written = results[k]
+        if offset:
+            piece_report.examples = {
+                reason: [(None if line is None else line + offset, row) for line, row in ex]
+                for reason, ex in piece_report.examples.items()}
+        report.merge(piece_report)
+        tally.merge(piece_tally)
+        out.append((k, offset, written))
+        if verbose:
+            print(f"read {report.rows_read:,} rows ({k + 1}/{len(pieces)} pieces)", flush=True)
+    tally.write_notes(report)
+    return out
+
+
+def _read_piece(args):
+    """One piece of the input -> its partition files; ``(report, tally, state, partitions)``."""
+    from ecomtf.data.event_reader import _Tally
+    from ecomtf.data.event_reader import iter_piece_chunks
+
+    piece, k, schema, read_options, parts, shards, reference = args
+    report, tally, state = RejectReport(), _Tally(), {}
+    writers = {}
+    try:
+        for chunk in iter_piece_chunks(piece, schema, report, tally, reference=reference,
+                                       state=state, **read_options):
+            if state.get("quoted"):
+                break  # the caller reads the file in one piece
+            for s, sub in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
+                if s not in writers:
+                    writers[s] = _PartitionWriter(
+                        pathlib.Path(parts) / f"part-{s:05d}-{k:05d}.arrow", sub.schema)
+                writers[s].write_table(sub)
+    except DataValidationError as e:
+        state["error"] = str(e)  # the caller reads the input in one piece and raises it
+    finally:
+        for w in writers.values():
+            w.close()
+    return report, tally, state, set(writers)
 
 
 def partition_examples(table, report: RejectReport, *, dedupe: bool = True,

@@ -482,6 +482,81 @@ _ARROW_ISO = (
 )
 
 
+_ISO_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_ISO_SEPARATORS = [4, 7, 10, 13, 16]
+
+
+def _month_tables():
+    """First day (since 1970-01-01) and length of each month of 1900-2199, by year * 13 + month."""
+    first = (np.arange(1900, 2200) - 1970).astype("datetime64[Y]")
+    months = first[:, None].astype("datetime64[M]") + np.arange(13)  # 12 + the next January
+    days = months.astype("datetime64[D]").astype(np.int64)
+    start = np.zeros((300, 13), np.int64)
+    length = np.zeros((300, 13), np.int64)
+    start[:, 1:] = days[:, :12]
+    length[:, 1:] = np.diff(days, axis=1)
+    return start.ravel(), length.ravel()
+
+
+_MONTH_START, _MONTH_LENGTH = _month_tables()
+
+
+def _fixed_width_iso(s, pending, ms, ok, zone) -> None:
+    """``YYYY-MM-DD HH:MM:SS`` (or ``T``), with one suffix (none, ``Z``, `` UTC``) on every value.
+
+    Exports write their times in one fixed shape; then the values are the rows
+    of a [N, width] byte matrix, read in numpy at fixed positions without a
+    regex or a cast. A value whose bytes or fields do not fit (a month 13, a
+    29 February of a common year, a year outside 1900-2199) is left pending
+    for the general path, so every value gets the result that path gives.
+    """
+    n = len(s)
+    if n == 0 or s.null_count or not pending.all():
+        return
+    _, off_buf, data_buf = s.buffers()
+    offsets = np.frombuffer(off_buf, np.int32, n + 1, s.offset * 4)
+    width = int(offsets[1] - offsets[0])
+    if width not in (19, 20, 23) or int(offsets[-1] - offsets[0]) != n * width:
+        return
+    if not (np.diff(offsets) == width).all():
+        return
+    b = np.frombuffer(data_buf, np.uint8, n * width, int(offsets[0])).reshape(n, width)
+    suffix = bytes(b[0, 19:])
+    if suffix not in (b"", b"Z", b" UTC"):
+        return
+    good = np.ones(n, bool)
+    # Column by column (a reduction along the short rows costs more).
+    for col, want in zip(range(19, width), suffix):
+        good &= b[:, col] == want
+    for col, want in zip(_ISO_SEPARATORS, b"-- ::"):
+        good &= (b[:, col] == want) | ((b[:, col] == ord("T")) if col == 10 else False)
+
+    def number(first, count):
+        nonlocal good
+        v = np.zeros(n, np.int32)
+        for c in _ISO_DIGITS[first:first + count]:
+            digit = b[:, c] - np.uint8(48)  # bytes below "0" wrap to > 9
+            good &= digit <= 9
+            v = v * 10 + digit
+        return v.astype(np.int64)
+
+    year, month, day = number(0, 4), number(4, 2), number(6, 2)
+    hour, minute, second = number(8, 2), number(10, 2), number(12, 2)
+    # Years 1900-2199 by table: the first day of each (year, month) and its
+    # length (0 for a month outside 1-12, so every day fails there).
+    ym = np.clip(year - 1900, 0, 299) * 13 + np.clip(month, 0, 12)
+    good &= (year >= 1900) & (year < 2200) & (month <= 12) & (day >= 1)
+    good &= day <= _MONTH_LENGTH[ym]
+    good &= (hour < 24) & (minute < 60) & (second < 60)
+    if not good.any():
+        return
+    days = _MONTH_START[ym] + day - 1
+    local = days * _MS_PER_DAY + ((hour * 60 + minute) * 60 + second) * 1000
+    idx = np.flatnonzero(good)
+    ms[idx] = local[idx] if suffix else _local_to_utc(local[idx], zone)
+    ok[idx] = True
+
+
 def parse_timestamps_arrow(values, fmt: str = "auto", timezone: str = "UTC"):
     """``parse_timestamps`` for an Arrow array, vectorised in Arrow compute.
 
@@ -550,7 +625,9 @@ def parse_timestamps_arrow(values, fmt: str = "auto", timezone: str = "UTC"):
     s = pc.utf8_trim_whitespace(values.cast(pa.string()).fill_null(""))
     length = pc.utf8_length(s).to_numpy(zero_copy_only=False)
     pending = length > 0
-    if fmt in ("auto", "unix", "unix_s", "unix_ms") and (length <= 18).any():
+    if fmt in ("auto", "iso"):
+        _fixed_width_iso(s, pending, ms, ok, zone)
+    if fmt in ("auto", "unix", "unix_s", "unix_ms") and (length[~ok] <= 18).any():
         digits = pc.match_substring_regex(s, r"^[0-9]{1,18}$").to_numpy(zero_copy_only=False)
         if fmt == "auto":
             # Eight digits may be a YYYYMMDD date: the general parser decides.
@@ -559,7 +636,7 @@ def parse_timestamps_arrow(values, fmt: str = "auto", timezone: str = "UTC"):
             full = np.zeros(n, np.int64)
             full[digits] = pc.cast(s.filter(pa.array(digits)), pa.int64()).to_numpy()
             _from_numbers(full, fmt, ms, ok, digits)
-    if fmt in ("auto", "iso"):
+    if fmt in ("auto", "iso") and (pending & ~ok).any():
         iso = pc.match_substring_regex(s, _ARROW_ISO).to_numpy(zero_copy_only=False)
         iso &= pending & ~ok
         if iso.any():

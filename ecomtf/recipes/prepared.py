@@ -191,8 +191,9 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=int, default=None,
                         help="user-hash partitions (default: about 250k rows each)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="processes building partitions in parallel (default: the usable "
-                             "cores; each holds one partition in memory)")
+                        help="processes reading the log and building partitions in parallel "
+                             "(default: the usable cores; each holds one partition in memory; a "
+                             "gzip file or a CSV with quotes is read by one)")
     parser.add_argument("--max-length", type=int, default=20)
     parser.add_argument("--gap-minutes", type=float, default=30)
     parser.add_argument("--test-fraction", type=float, default=0.3)

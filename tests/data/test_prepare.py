@@ -135,3 +135,228 @@ def test_a_worker_that_dies_is_one_clear_error():
     with _Runner(2) as runner:
         with pytest.raises(SystemExit, match="prepare worker process died.*--workers 1"):
             list(runner.map(_die, range(4)))
+
+
+# --- pass 1 in pieces: byte ranges, row groups, part files --------------------
+
+HEADER = "user_id,item_id,event_type,timestamp,session_id,price"
+_BAD = ("bad timestamp", "missing user id", "unknown event type", "negative price", "bad price",
+        "wrong number of fields", "blank", "duplicate")
+
+
+def _good_row(line, rng):
+    """A fixed-width row (so a bad variant keeps every byte range's bounds) whose item names its line."""
+    u = int(rng.integers(40))
+    ev = ["view    ", "cart    ", "purchase"][int(rng.integers(3)) if rng.random() < 0.3 else 0]
+    ts = f"2024-01-{1 + int(rng.integers(9)):02d}T{int(rng.integers(24)):02d}:" \
+         f"{int(rng.integers(60)):02d}:00Z"
+    return f"u{u:03d},i{line:06d},{ev},{ts},s{u:03d}{int(rng.integers(3))},{int(rng.integers(1, 99)):02d}.50"
+
+
+def _bad_row(row, reason, rows, at):
+    f = row.split(",")
+    if reason == "bad timestamp":
+        f[3] = "x" + f[3][1:]
+    elif reason == "missing user id":
+        f[0] = " " * len(f[0])
+    elif reason == "unknown event type":
+        f[2] = " " * len(f[2])
+    elif reason == "negative price":
+        f[5] = "-1.50"
+    elif reason == "bad price":
+        f[5] = "ab.50"
+    elif reason == "wrong number of fields":
+        return ",".join(f[:5]) + ";" + f[5]
+    elif reason == "blank":
+        return " " * len(row)
+    elif reason == "duplicate":
+        return rows[at - 3]  # a row of the piece before, often
+    return ",".join(f)
+
+
+def _write_ranged_csv(path, n, piece_bytes, *, eol="\n", seed=0, header=HEADER, lead=""):
+    """A CSV whose rows next to every byte range bound (``plan_pieces``) are rejects of cycling reasons."""
+    from ecomtf.data.event_reader import plan_pieces
+
+    rng = np.random.default_rng(seed)
+    first = lead.count("\n") + (2 if header else 1)  # record number of the first data row
+    rows = [_good_row(first + i, rng) for i in range(n)]
+    text = lead + (header + eol if header else "")
+    path.write_text(text + eol.join(rows) + eol, newline="")
+    plan = plan_pieces(path, SCHEMA if header else POSITIONAL, 2, piece_bytes=piece_bytes)
+    width = len(rows[0]) + len(eol)
+    bounds = [(p.start - len(text.encode())) // width for p in plan[0][1:]]
+    for j, b in enumerate(bounds):
+        for at in (b - 1, b):
+            if 3 <= at < n:
+                rows[at] = _bad_row(rows[at], _BAD[(j + (at - b)) % len(_BAD)], rows, at)
+    path.write_text(text + eol.join(rows) + eol, newline="")
+    assert plan_pieces(path, SCHEMA if header else POSITIONAL, 2, piece_bytes=piece_bytes) == plan
+    return rows, len(plan[0])
+
+
+POSITIONAL = EventSchema(user="0", item="1", event_type="2", timestamp="3", session="4", price="5")
+
+
+def _same_prepared(a, b):
+    """Two prepare_purchase outputs hold the same manifest and shards."""
+    ma = json.loads((a / "manifest.json").read_text())
+    mb = json.loads((b / "manifest.json").read_text())
+    ma.pop("source"), mb.pop("source")
+    assert ma == mb
+    for split in ("train", "test"):
+        for fa, fb in zip(shard_files(a, split), shard_files(b, split)):
+            fa_, la, meta_a = read_examples(fa)
+            fb_, lb, meta_b = read_examples(fb)
+            assert la.tolist() == lb.tolist()
+            assert meta_a["session_id"].tolist() == meta_b["session_id"].tolist()
+            for k in fa_:
+                np.testing.assert_array_equal(fa_[k], fb_[k], err_msg=k)
+    return ma
+
+
+def _lines_name_their_rows(manifest):
+    """Every example row's item id (``i<line>``) is its reported line: numbers are global."""
+    seen = 0
+    for reason, examples in manifest["reject_report"]["examples"].items():
+        for e in examples:
+            if reason in ("duplicate", "truncated last line") or "item_id=''" in e["row"]:
+                continue
+            if reason == "wrong number of fields":
+                item = e["row"].split(",")[1]
+            else:
+                item = e["row"].split("item_id=")[1].split(",")[0].strip("'")
+            assert int(item[1:]) == e["line"], (reason, e)
+            seen += 1
+    assert seen >= 10
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    from ecomtf.data import event_reader
+
+    monkeypatch.setattr(event_reader, "PIECE_BYTES", 6_000)
+    monkeypatch.setattr(event_reader, "MIN_SPLIT_BYTES", 1_000)
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_byte_ranges_give_the_same_shards_and_reject_report(tmp_path, small_pieces, eol):
+    """Rejects of every kind on both sides of every range bound (and duplicates
+    across them): 1 and 2 workers write the same shards and the same report,
+    counts, examples and line numbers; LF and CRLF."""
+    path = tmp_path / "e.csv"
+    rows, pieces = _write_ranged_csv(path, 1_500, 6_000, eol=eol)
+    assert pieces >= 10
+    one = prepare_purchase(path, SCHEMA, tmp_path / "one", shards=3, max_length=4, workers=1)
+    two = prepare_purchase(path, SCHEMA, tmp_path / "two", shards=3, max_length=4, workers=2)
+    m = _same_prepared(tmp_path / "one", tmp_path / "two")
+    assert one["reject_report"] == two["reject_report"]
+    _lines_name_their_rows(m)
+    rejected = m["reject_report"]["rejected"]
+    assert set(rejected) == set(_BAD) - {"blank"}
+    assert "blank lines skipped" in " ".join(m["reject_report"]["notes"])
+    # What the in-memory reader counts, too.
+    _, report = read_events(path, SCHEMA)
+    assert rejected == dict(report.rejected)
+    assert m["counts"]["rows_read"] == report.rows_read
+
+
+@pytest.mark.parametrize("cut", [True, False])
+def test_byte_ranges_keep_the_last_line_checks(tmp_path, small_pieces, cut):
+    """A file without a final line break: its last line is checked against
+    every row before it (rejected as cut, or kept with a note naming its line)."""
+    path = tmp_path / "e.csv"
+    rows, _ = _write_ranged_csv(path, 900, 6_000)
+    text = path.read_text()[:-1]
+    path.write_text(text[:-3] if cut else text)  # "12.50" -> "12", shorter than every price
+    one = prepare_purchase(path, SCHEMA, tmp_path / "one", shards=3, max_length=4, workers=1)
+    prepare_purchase(path, SCHEMA, tmp_path / "two", shards=3, max_length=4, workers=2)
+    m = _same_prepared(tmp_path / "one", tmp_path / "two")
+    if cut:
+        assert m["reject_report"]["examples"]["truncated last line"][0]["line"] == 901
+    else:
+        assert any(n.startswith("line 901: the file ends without a line break")
+                   for n in m["reject_report"]["notes"])
+    assert one["counts"]["rows_read"] == read_events(path, SCHEMA)[1].rows_read
+
+
+def test_byte_ranges_without_a_header_and_after_blank_lines(tmp_path, small_pieces):
+    """A headerless file (positional columns) and one whose header follows blank lines."""
+    for name, kwargs, schema in (("no-header.csv", dict(header=None), POSITIONAL),
+                                 ("late-header.csv", dict(lead="\n  \n"), SCHEMA)):
+        path = tmp_path / name
+        _write_ranged_csv(path, 1_200, 6_000, **kwargs)
+        prepare_purchase(path, schema, tmp_path / "one", shards=2, max_length=4, workers=1)
+        prepare_purchase(path, schema, tmp_path / "two", shards=2, max_length=4, workers=2)
+        _lines_name_their_rows(_same_prepared(tmp_path / "one", tmp_path / "two"))
+
+
+def test_a_quote_past_the_sniffed_start_reads_the_file_in_one_piece(tmp_path, small_pieces):
+    """A quoted value with a line break inside, far into the file: the ranges
+    see the quote and the file is read in one piece, as without workers."""
+    path = tmp_path / "e.csv"
+    rows, _ = _write_ranged_csv(path, 1_500, 6_000)
+    f = rows[1_200].split(",")
+    rows[1_200] = ",".join(f[:4] + ['"s\nx"', f[5]])
+    path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    prepare_purchase(path, SCHEMA, tmp_path / "one", shards=3, max_length=4, workers=1)
+    prepare_purchase(path, SCHEMA, tmp_path / "two", shards=3, max_length=4, workers=2)
+    m = _same_prepared(tmp_path / "one", tmp_path / "two")
+    _lines_name_their_rows(m)
+
+
+def test_part_files_and_row_groups_spread_over_workers(tmp_path, small_pieces):
+    """A directory of CSV parts (one split in ranges, one gzip, one small) and
+    one of Parquet parts with several row groups: same shards and report."""
+    import gzip
+    import shutil
+
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from ecomtf.data.event_reader import plan_pieces
+
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    _write_ranged_csv(csv_dir / "part-0.csv", 1_000, 6_000, seed=1)
+    _write_ranged_csv(tmp_path / "p1.csv", 300, 6_000, seed=2)
+    with open(tmp_path / "p1.csv", "rb") as src, gzip.open(csv_dir / "part-1.csv.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (csv_dir / "part-2.csv").write_text(HEADER + "\nu001,i000002,view,2024-01-01T10:00:00Z,s0010,"
+                                        "10.50\nu001,i000003,purchase,bad,s0010,10.50\n")
+    pq_dir = tmp_path / "pq"
+    pq_dir.mkdir()
+    for i in range(2):
+        _write_ranged_csv(tmp_path / f"q{i}.csv", 800, 6_000, seed=3 + i)
+        table = pacsv.read_csv(tmp_path / f"q{i}.csv", convert_options=pacsv.ConvertOptions(
+            column_types={c: "string" for c in HEADER.split(",")}),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda r: "skip"))
+        pq.write_table(table, pq_dir / f"part-{i}.parquet", row_group_size=100)
+    for folder in (csv_dir, pq_dir):
+        assert len(plan_pieces(folder, SCHEMA, 2)[0]) > 3
+        one = prepare_purchase(folder, SCHEMA, tmp_path / "one", shards=3, max_length=4,
+                               workers=1)
+        prepare_purchase(folder, SCHEMA, tmp_path / "two", shards=3, max_length=4, workers=2)
+        m = _same_prepared(tmp_path / "one", tmp_path / "two")
+        assert m["reject_report"]["rows_rejected"] > 10
+        _, report = read_events(folder, SCHEMA)
+        assert one["reject_report"]["rejected"] == dict(report.rejected)
+
+
+def test_an_error_in_a_later_range_names_the_files_row(tmp_path, small_pieces):
+    """A byte that is not UTF-8 far into the file: the same one-line error,
+    with the file's row number, as when one reader reads it all."""
+    from ecomtf.data.reject_report import DataValidationError
+
+    path = tmp_path / "e.csv"
+    _write_ranged_csv(path, 1_500, 6_000)
+    data = path.read_bytes()
+    at = len(data) - 3_000
+    path.write_bytes(data[:at] + b"\xff" + data[at + 1:])
+    messages = []
+    for workers in (1, 2):
+        with pytest.raises(DataValidationError) as e:
+            prepare_purchase(path, SCHEMA, tmp_path / f"p{workers}", shards=3, workers=workers)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1]
+    assert "cannot decode as utf-8" in messages[0]

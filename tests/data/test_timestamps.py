@@ -186,3 +186,33 @@ def test_a_large_unix_column():
     ms, ok = parse_timestamps(values)
     assert ok.all()
     assert ms[-1] == (1511500000 + 199_999) * 1000
+
+
+@pytest.mark.parametrize("sep,suffix,zone", [(" ", " UTC", "UTC"), ("T", "Z", "UTC"),
+                                             (" ", "", "Europe/Berlin"), ("T", "", "UTC")])
+def test_fixed_width_times_read_at_fixed_positions_agree_with_the_general_path(
+        monkeypatch, sep, suffix, zone):
+    """One shape on every row (an export's): read as a byte matrix, the same
+    instants as the regex-and-cast path, bad days and months left to it."""
+    import pyarrow as pa
+
+    from ecomtf.data import timestamps
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = rng.integers(1880, 2220, n)
+    m = rng.integers(0, 14, n)
+    d = rng.integers(0, 32, n)
+    h, mi, s = rng.integers(0, 25, n), rng.integers(0, 61, n), rng.integers(0, 61, n)
+    y[:50], m[:50], d[:50] = [2000, 1900, 2024, 2023] * 12 + [2100, 2019], 2, 29  # leap days
+    text = [f"{a:04d}-{b:02d}-{c:02d}{sep}{e:02d}:{f:02d}:{g:02d}{suffix}"
+            for a, b, c, e, f, g in zip(y, m, d, h, mi, s)]
+    text[7] = text[7].replace("-", "/", 1)
+    text[8] = "x" + text[8][1:]
+    values = pa.array(text)
+    fast = timestamps.parse_timestamps_arrow(values, "auto", zone)
+    monkeypatch.setattr(timestamps, "_fixed_width_iso", lambda *a: None)
+    general = timestamps.parse_timestamps_arrow(values, "auto", zone)
+    np.testing.assert_array_equal(fast[1], general[1])
+    np.testing.assert_array_equal(fast[0][fast[1]], general[0][general[1]])
+    assert 0.3 < fast[1].mean() < 0.95
