@@ -44,6 +44,13 @@ TAOBAO_CONFIGS = {
                               "repeat_item_keys": False},
     "mc1_len100_nokey": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_item_keys": False},
     "mc1_len200_item": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 200, "repeat_by_item": True},
+    # Session 5: the neighbour component (a top-K co-occurrence table in the graph) on the chosen settings.
+    "chosen": {**TAOBAO_MODEL},
+    "nb50_w5": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 5},
+    "nb50_w3": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 3},
+    "nb50_w10": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 10},
+    "nb100_w5": {**TAOBAO_MODEL, "neighbors": 100, "neighbor_window": 5},
+    "nb50_w5_h3": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 5, "neighbor_history": 3},
 }
 SESSION_CONFIGS = {
     "base": {**_SESSION_BEFORE},
@@ -60,6 +67,13 @@ SESSION_CONFIGS = {
     "chosen_blocks2": {**SESSION_MODEL, "num_blocks": 2},
     "chosen_len50": {**SESSION_MODEL, "max_len": 50},
     "item_drop5_d128": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 128},
+    # Session 5: the neighbour component (a top-K co-occurrence table in the graph) on the chosen settings.
+    "chosen": {**SESSION_MODEL},
+    "nb50": {**SESSION_MODEL, "neighbors": 50},
+    "nb100": {**SESSION_MODEL, "neighbors": 100},
+    "nb50_w3": {**SESSION_MODEL, "neighbors": 50, "neighbor_window": 3},
+    "nb50_h3": {**SESSION_MODEL, "neighbors": 50, "neighbor_history": 3},
+    "nb50_nofold": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 1},
 }
 
 

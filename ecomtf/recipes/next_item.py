@@ -169,6 +169,7 @@ def train(
 
     import ecomtf.export.next_item_servable  # noqa: F401  (lets ecomtf.export wrap the model)
     from ecomtf.data import next_item_pipeline as nip
+    from ecomtf.models.next_item_recommender import NEIGHBOR_FOLD
     from ecomtf.models.next_item_recommender import NextItemRecommender
 
     from ecomtf.data.vocabulary import build_vocabulary
@@ -196,6 +197,11 @@ def train(
     x, y = nip.training_examples(data.train, max_len=model.max_len)
     if not len(y):
         raise ValueError("no training sequence has 2 or more events")
+    if model.neighbors:
+        # The table counts the training split only; each training row reads the table of the
+        # folds its sequence is not in (cross-fitting), the served one counts every sequence.
+        model.fit_neighbors(data.train.item_ids, seed=seed)
+        x[NEIGHBOR_FOLD] = _row_folds(data.train.item_ids, model, seed, y.shape[1])
     ds = nip.next_item_dataset(x, y, batch_size=batch_size, shuffle=True, seed=seed,
                                bucket_boundaries=_buckets(model.max_len) if bucket else None)
     # Every training position weighs the same whatever batch it falls in.
@@ -230,6 +236,16 @@ def train(
         if baselines:
             metrics["baselines"] = evaluate_baselines(data)
     return model, metrics
+
+
+def _row_folds(sequences, model, seed: int, width: int) -> np.ndarray:
+    """``[rows, width]`` fold of each training row's sequence (rows as ``training_examples`` cuts them)."""
+    from ecomtf.models.next_item_recommender import fold_of_sequences
+
+    which = fold_of_sequences(len(sequences), model.neighbor_folds, seed)
+    lengths = np.array([len(s) for s in sequences])
+    rows = np.where(lengths >= 2, -(-(lengths - 1) // model.max_len), 0)
+    return np.repeat(np.repeat(which, rows)[:, None], width, axis=1).astype(np.int32)
 
 
 def _buckets(max_len: int) -> list[int]:
