@@ -51,6 +51,7 @@ TAOBAO_CONFIGS = {
     "nb50_w10": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 10},
     "nb100_w5": {**TAOBAO_MODEL, "neighbors": 100, "neighbor_window": 5},
     "nb50_w5_h3": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 5, "neighbor_history": 3},
+    "nb50_w3_f10": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 3, "neighbor_folds": 10},
 }
 SESSION_CONFIGS = {
     "base": {**_SESSION_BEFORE},
@@ -74,6 +75,8 @@ SESSION_CONFIGS = {
     "nb50_w3": {**SESSION_MODEL, "neighbors": 50, "neighbor_window": 3},
     "nb50_h3": {**SESSION_MODEL, "neighbors": 50, "neighbor_history": 3},
     "nb50_nofold": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 1},
+    "nb50_f10": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 10},
+    "nb50_f2": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 2},
 }
 
 

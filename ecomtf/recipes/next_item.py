@@ -159,7 +159,10 @@ def train(
             self-attention on long, uneven histories).
         **model_kwargs: ``NextItemRecommender`` arguments (encoder,
             embedding_dim, max_len, ...); ``repeat`` defaults to
-            ``not data.exclude_seen``.
+            ``not data.exclude_seen``. With ``neighbors`` the neighbour
+            table is counted on ``data.train`` (cross-fitted per fold for
+            training, see ``NextItemRecommender.fit_neighbors``); a warm
+            start recounts it on the new training events.
 
     Returns:
         ``(model, metrics)`` where metrics has ``train_seconds``, ``epochs``
@@ -512,6 +515,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--no-time-gaps", action="store_true", help="ignore time gaps")
     m.add_argument("--no-repeat", action="store_true",
                    help="no repeat (copy) head (default: on, unless --exclude-seen)")
+    m.add_argument("--neighbors", type=int, default=0,
+                   help="neighbour component: top-K co-occurrence neighbours per item, counted on the "
+                        "training split and carried in the graph (0: off)")
+    m.add_argument("--neighbor-window", type=int, default=10,
+                   help="steps apart that count as co-occurring, for --neighbors")
     m.add_argument("--min-item-count", type=int, default=1,
                    help="items seen fewer times share the OOV bucket")
     m.add_argument("--epochs", type=int, default=30)
@@ -554,6 +562,8 @@ def train_from_args(args) -> pathlib.Path:
 
     import ecomtf.export.next_item_servable  # noqa: F401  (registers the servable)
 
+    if args.neighbors < 0 or args.neighbor_window < 1:
+        raise SystemExit("--neighbors must be >= 0 and --neighbor-window >= 1")
     log = load_events_from_args(args)
     data = prepare(log, by=args.by, gap_minutes=args.gap_minutes, test_days=args.test_days,
                    exclude_seen=args.exclude_seen)
@@ -568,6 +578,7 @@ def train_from_args(args) -> pathlib.Path:
         dropout=args.dropout, loss=args.loss, num_sampled=args.num_sampled,
         use_event_types=not args.no_event_types, use_time_gaps=not args.no_time_gaps,
         repeat=not (args.no_repeat or args.exclude_seen),
+        neighbors=args.neighbors, neighbor_window=args.neighbor_window,
     )
     info = {"data": data.description}
     if args.warm_start:

@@ -136,3 +136,35 @@ def test_recovers_planted_cooccurrence_of_the_simulated_shop():
     assert with_nb["full_NDCG@10"] > without["full_NDCG@10"] + 0.03
     # ...and the planted pairs are the co-occurrence baseline's strength (0.363 NDCG@10 measured).
     assert with_nb["full_NDCG@10"] > with_nb["baselines"]["item co-occurrence"]["full_NDCG@10"]
+
+
+def test_console_trains_and_converts_a_model_with_neighbors(tmp_path, capsys):
+    """`ecomtf train next-item --neighbors` stores the component in the run; `ecomtf convert`
+    carries the table into TFLite (parity checked by the command); bad values: one line, exit 2."""
+    import json
+    import re
+
+    from ecomtf.cli import main
+    from tests.next_item.conftest import cyclic_log
+    from tests.test_cli_failures import ecomtf
+
+    log = cyclic_log(n_users=30)
+    data = tmp_path / "events.csv"
+    with open(data, "w") as f:
+        f.write("user_id,item_id,event_type,timestamp\n")
+        for u, i, e, t in zip(log.user_id, log.item_id, log.event_type, log.timestamp):
+            f.write(f"{u},{i},{e},{int(t)}\n")
+    run = tmp_path / "run"
+    assert main(["train", "next-item", "--data", str(data), "--timestamp-format", "unix_ms", "--max-len", "8",
+                 "--dim", "8", "--blocks", "1", "--epochs", "1", "--neighbors", "4", "--neighbor-window", "2",
+                 "--out", str(run)]) == 0
+    capsys.readouterr()
+    config = json.loads((run / "config.json").read_text())
+    assert config["neighbors"] == 4 and config["neighbor_window"] == 2
+    result = ecomtf("convert", "--run", run, "--out", tmp_path / "next_item.tflite")
+    assert result.returncode == 0, result.stderr[-3000:]
+    diff = re.search(r"max \|diff\| = (\S+)", result.stdout)
+    assert diff and float(diff.group(1)) < 1e-3, result.stdout
+    bad = ecomtf("train", "next-item", "--data", data, "--neighbors", "-3", "--out", tmp_path / "bad")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1] == "ecomtf: error: --neighbors must be >= 0 and --neighbor-window >= 1"
