@@ -104,7 +104,9 @@ class NextItemRecommender(tf.keras.Model):
         neighbor_decay: initial recency weight factor per step back.
         neighbor_window: co-occurrence window of ``fit_neighbors`` (steps;
             pairs in both directions).
-        neighbor_folds: cross-fitted training tables (see ``fit_neighbors``).
+        neighbor_folds: cross-fitted training tables (see ``fit_neighbors``;
+            10 was better than 2 or 4 on the validation cases of both Taobao
+            and DIGINETICA, 20 no better).
 
     Call arguments:
         inputs: dict with ``item_id`` (str), optional ``event_type`` (str) and
@@ -152,7 +154,7 @@ class NextItemRecommender(tf.keras.Model):
         neighbor_history: int = 10,
         neighbor_decay: float = 0.8,
         neighbor_window: int = 10,
-        neighbor_folds: int = 4,
+        neighbor_folds: int = 10,
         **kwargs,
     ):
         super().__init__(**kwargs)
