@@ -171,3 +171,17 @@ def test_console_trains_and_converts_a_model_with_neighbors(tmp_path, capsys):
     bad = ecomtf("train", "next-item", "--data", data, "--neighbors", "-3", "--out", tmp_path / "bad")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1] == "ecomtf: error: --neighbors must be >= 0 and --neighbor-window >= 1"
+
+
+def test_a_grown_model_keeps_the_table_and_new_items_have_no_neighbors():
+    """The feedback loop's with_items: old rows of the table are kept, new items start empty."""
+    model = NextItemRecommender(ITEMS, max_len=6, embedding_dim=8, num_blocks=1, use_event_types=False,
+                                use_time_gaps=False, neighbors=3)
+    model.fit_neighbors(TRAIN, folds=1)
+    grown = model.with_items(["n1", "n2"])
+    old, new = model.neighbor_scorer, grown.neighbor_scorer
+    np.testing.assert_array_equal(new.neighbor_ids.numpy()[: len(ITEMS)], old.neighbor_ids.numpy())
+    np.testing.assert_array_equal(new.neighbor_weights.numpy()[: len(ITEMS)], old.neighbor_weights.numpy())
+    assert not new.neighbor_weights.numpy()[len(ITEMS):].any()
+    x = {"item_id": tf.constant([["i1", "n1"]])}
+    assert grown(x).shape == (1, len(ITEMS) + 2)
