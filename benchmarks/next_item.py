@@ -203,6 +203,10 @@ def latency(model, data, cooc_seconds_per_request) -> list[dict]:
     return out
 
 
+def _heads(settings) -> str:
+    return "repeat head + neighbours" if settings.get("neighbors") else "repeat head"
+
+
 def _seeds(args):
     return [int(x) for x in args.seeds.split(",")]
 
@@ -224,8 +228,8 @@ def taobao(args) -> dict:
     per_seed, runs = [], []
     for seed in _seeds(args):
         model, m = _train(data, f"taobao sasrec+repeat seed {seed}", args.taobao_epochs, args.time_budget,
-                          seed=seed, baselines=False, **TAOBAO_MODEL)
-        rows.append(_row(f"ours: sasrec + repeat head, seed {seed}", m))
+                          seed=seed, baselines=False, **TAOBAO_MODEL, **TAOBAO_NEIGHBORS)
+        rows.append(_row(f"ours: sasrec + {_heads(TAOBAO_NEIGHBORS)}, seed {seed}", m))
         per_seed.append(_model_ranks(model, data))
         runs.append(m)
     if args.ablation:
@@ -251,11 +255,17 @@ def taobao(args) -> dict:
 TAOBAO_MODEL = dict(embedding_dim=64, max_len=100, num_blocks=2, dropout=0.3, min_item_count=1,
                     loss="sampled_softmax", num_sampled=2000, learning_rate=1e-3, repeat=True,
                     repeat_item_keys=False)
+# Session 5, also chosen on the validation item: the neighbour component, 50 neighbours of a
+# co-occurrence window of 3 steps, 10 cross-fitting folds (docs/benchmarks/next_item.md, session 5).
+TAOBAO_NEIGHBORS = dict(neighbors=50, neighbor_window=3, neighbor_folds=10)
 
 
 # Chosen on validation sessions (the 7 days before the test cut-off; benchmarks/next_item_select.py).
 SESSION_MODEL = dict(encoder="sasrec", embedding_dim=128, max_len=20, num_blocks=1, dropout=0.5,
                      use_event_types=False, repeat=True, repeat_by_item=True, repeat_item_keys=False)
+# Session 5, on the same validation sessions: the neighbour component, 50 neighbours of a
+# co-occurrence window of 10 steps (whole sessions), 10 cross-fitting folds.
+SESSION_NEIGHBORS = dict(neighbors=50, neighbor_window=10, neighbor_folds=10)
 
 
 def diginetica(args) -> dict:
@@ -272,8 +282,9 @@ def diginetica(args) -> dict:
         per_seed = []
         for seed in _seeds(args):
             model, m = _train(data, f"diginetica {encoder} seed {seed}", args.session_epochs, args.time_budget,
-                              seed=seed, baselines=False, **{**SESSION_MODEL, "encoder": encoder})
-            rows.append({"model": f"ours: {encoder} + repeat head, seed {seed}",
+                              seed=seed, baselines=False,
+                              **{**SESSION_MODEL, **SESSION_NEIGHBORS, "encoder": encoder})
+            rows.append({"model": f"ours: {encoder} + {_heads(SESSION_NEIGHBORS)}, seed {seed}",
                          **{k: m[k] for k in ("Recall@20", "MRR@20", "cases")}})
             per_seed.append(_model_ranks(model, data))
         out["paired"][encoder] = _seed_report(f"DIGINETICA {encoder}", per_seed, base_ranks,

@@ -44,6 +44,16 @@ TAOBAO_CONFIGS = {
                               "repeat_item_keys": False},
     "mc1_len100_nokey": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 100, "repeat_item_keys": False},
     "mc1_len200_item": {**_TAOBAO_BEFORE, "min_item_count": 1, "max_len": 200, "repeat_by_item": True},
+    # Session 5: the neighbour component (a top-K co-occurrence table in the graph) on the session-4
+    # settings; 4 folds was the default when these ran, 10 now.
+    "chosen": {**TAOBAO_MODEL},
+    "nb50_w5": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 5, "neighbor_folds": 4},
+    "nb50_w3": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 3, "neighbor_folds": 4},
+    "nb50_w10": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 10, "neighbor_folds": 4},
+    "nb100_w5": {**TAOBAO_MODEL, "neighbors": 100, "neighbor_window": 5, "neighbor_folds": 4},
+    "nb50_w5_h3": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 5, "neighbor_history": 3,
+                   "neighbor_folds": 4},
+    "nb50_w3_f10": {**TAOBAO_MODEL, "neighbors": 50, "neighbor_window": 3, "neighbor_folds": 10},
 }
 SESSION_CONFIGS = {
     "base": {**_SESSION_BEFORE},
@@ -60,6 +70,18 @@ SESSION_CONFIGS = {
     "chosen_blocks2": {**SESSION_MODEL, "num_blocks": 2},
     "chosen_len50": {**SESSION_MODEL, "max_len": 50},
     "item_drop5_d128": {**_SESSION_BEFORE, "repeat_by_item": True, "dropout": 0.5, "embedding_dim": 128},
+    # Session 5: the neighbour component (a top-K co-occurrence table in the graph) on the session-4
+    # settings; 4 folds was the default when these ran, 10 now.
+    "chosen": {**SESSION_MODEL},
+    "nb50": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 4},
+    "nb100": {**SESSION_MODEL, "neighbors": 100, "neighbor_folds": 4},
+    "nb50_w3": {**SESSION_MODEL, "neighbors": 50, "neighbor_window": 3, "neighbor_folds": 4},
+    "nb50_h3": {**SESSION_MODEL, "neighbors": 50, "neighbor_history": 3, "neighbor_folds": 4},
+    "nb50_nofold": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 1},
+    "nb50_f10": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 10},
+    "nb50_f2": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 2},
+    "nb50_f20": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 20},
+    "nb50_w3_f10": {**SESSION_MODEL, "neighbors": 50, "neighbor_window": 3, "neighbor_folds": 10},
 }
 
 

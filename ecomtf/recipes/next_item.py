@@ -159,7 +159,10 @@ def train(
             self-attention on long, uneven histories).
         **model_kwargs: ``NextItemRecommender`` arguments (encoder,
             embedding_dim, max_len, ...); ``repeat`` defaults to
-            ``not data.exclude_seen``.
+            ``not data.exclude_seen``. With ``neighbors`` the neighbour
+            table is counted on ``data.train`` (cross-fitted per fold for
+            training, see ``NextItemRecommender.fit_neighbors``); a warm
+            start recounts it on the new training events.
 
     Returns:
         ``(model, metrics)`` where metrics has ``train_seconds``, ``epochs``
@@ -169,6 +172,7 @@ def train(
 
     import ecomtf.export.next_item_servable  # noqa: F401  (lets ecomtf.export wrap the model)
     from ecomtf.data import next_item_pipeline as nip
+    from ecomtf.models.next_item_recommender import NEIGHBOR_FOLD
     from ecomtf.models.next_item_recommender import NextItemRecommender
 
     from ecomtf.data.vocabulary import build_vocabulary
@@ -196,6 +200,11 @@ def train(
     x, y = nip.training_examples(data.train, max_len=model.max_len)
     if not len(y):
         raise ValueError("no training sequence has 2 or more events")
+    if model.neighbors:
+        # The table counts the training split only; each training row reads the table of the
+        # folds its sequence is not in (cross-fitting), the served one counts every sequence.
+        model.fit_neighbors(data.train.item_ids, seed=seed)
+        x[NEIGHBOR_FOLD] = _row_folds(data.train.item_ids, model, seed, y.shape[1])
     ds = nip.next_item_dataset(x, y, batch_size=batch_size, shuffle=True, seed=seed,
                                bucket_boundaries=_buckets(model.max_len) if bucket else None)
     # Every training position weighs the same whatever batch it falls in.
@@ -230,6 +239,16 @@ def train(
         if baselines:
             metrics["baselines"] = evaluate_baselines(data)
     return model, metrics
+
+
+def _row_folds(sequences, model, seed: int, width: int) -> np.ndarray:
+    """``[rows, width]`` fold of each training row's sequence (rows as ``training_examples`` cuts them)."""
+    from ecomtf.models.next_item_recommender import fold_of_sequences
+
+    which = fold_of_sequences(len(sequences), model.neighbor_folds, seed)
+    lengths = np.array([len(s) for s in sequences])
+    rows = np.where(lengths >= 2, -(-(lengths - 1) // model.max_len), 0)
+    return np.repeat(np.repeat(which, rows)[:, None], width, axis=1).astype(np.int32)
 
 
 def _buckets(max_len: int) -> list[int]:
@@ -496,6 +515,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--no-time-gaps", action="store_true", help="ignore time gaps")
     m.add_argument("--no-repeat", action="store_true",
                    help="no repeat (copy) head (default: on, unless --exclude-seen)")
+    m.add_argument("--neighbors", type=int, default=0,
+                   help="neighbour component: top-K co-occurrence neighbours per item, counted on the "
+                        "training split and carried in the graph (0: off)")
+    m.add_argument("--neighbor-window", type=int, default=10,
+                   help="steps apart that count as co-occurring, for --neighbors")
     m.add_argument("--min-item-count", type=int, default=1,
                    help="items seen fewer times share the OOV bucket")
     m.add_argument("--epochs", type=int, default=30)
@@ -538,6 +562,8 @@ def train_from_args(args) -> pathlib.Path:
 
     import ecomtf.export.next_item_servable  # noqa: F401  (registers the servable)
 
+    if args.neighbors < 0 or args.neighbor_window < 1:
+        raise SystemExit("--neighbors must be >= 0 and --neighbor-window >= 1")
     log = load_events_from_args(args)
     data = prepare(log, by=args.by, gap_minutes=args.gap_minutes, test_days=args.test_days,
                    exclude_seen=args.exclude_seen)
@@ -552,6 +578,7 @@ def train_from_args(args) -> pathlib.Path:
         dropout=args.dropout, loss=args.loss, num_sampled=args.num_sampled,
         use_event_types=not args.no_event_types, use_time_gaps=not args.no_time_gaps,
         repeat=not (args.no_repeat or args.exclude_seen),
+        neighbors=args.neighbors, neighbor_window=args.neighbor_window,
     )
     info = {"data": data.description}
     if args.warm_start:

@@ -14,11 +14,18 @@ def _model(log, encoder="sasrec", epochs=25, repeat=False):
     tf.keras.utils.set_random_seed(0)
     seqs = nip.build_sequences(log)
     x, y = nip.training_examples(seqs, max_len=8)
+    by_item = repeat in ("by_item", "neighbors")
     model = NextItemRecommender.from_sequences(seqs.item_ids, seqs.event_types, encoder=encoder,
                                                max_len=8, embedding_dim=16, num_blocks=1, seed=0,
-                                               repeat=bool(repeat), repeat_by_item=repeat == "by_item",
+                                               repeat=bool(repeat), repeat_by_item=by_item,
                                                # the by-item head is tested with keys without the item
-                                               repeat_item_keys=repeat != "by_item")
+                                               repeat_item_keys=not by_item,
+                                               # the neighbour component: a top-K table in the graph
+                                               neighbors=4 if repeat == "neighbors" else 0,
+                                               neighbor_history=3, neighbor_window=2)
+    if model.neighbors:
+        model.fit_neighbors(seqs.item_ids, folds=1)
+        assert model.neighbor_scorer.neighbor_weights.numpy().any()
     model.compile(tf.keras.optimizers.Adam(1e-2))
     model.fit(nip.next_item_dataset(x, y, batch_size=32), epochs=epochs, verbose=0)
     return model
@@ -28,7 +35,7 @@ def _decode(a):
     return [[x.decode() if isinstance(x, bytes) else str(x) for x in row] for row in np.asarray(a)]
 
 
-@pytest.mark.parametrize("repeat", [False, True, "by_item"])
+@pytest.mark.parametrize("repeat", [False, True, "by_item", "neighbors"])
 def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
     model = _model(cycle_log, repeat=repeat)
     servable = NextItemServable(model)
@@ -47,8 +54,10 @@ def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
     out = ex.call_signature(servable.signatures()["serving_default"], request)
     ids, scores = _decode(out["item_ids"].numpy()), out["scores"].numpy()
     assert out["item_ids"].shape == (3, 12)  # max(k)=20, capped at the 12-item catalog
-    # Row 0 excludes i5, the true next item; the rest of the cycle follows.
-    assert "i5" not in ids[0] and ids[0][0] == "i6"
+    # Row 0 excludes i5, the true next item; the rest of the cycle follows (the neighbour
+    # table here counts pairs both ways, not cross-fitted, so i2/i3 share the top 3 with i6).
+    assert "i5" not in ids[0]
+    assert ids[0][0] == "i6" if repeat != "neighbors" else "i6" in ids[0][:3]
     assert ids[0][3:] == [""] * 9 and not scores[0, 3:].any()
     assert ids[1][:2] != ["", ""] and ids[1][2:] == [""] * 10
     assert "i0" not in ids[2] and ids[2][-1] == ""  # 11 allowed items, 12 columns
@@ -57,7 +66,7 @@ def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
 
 
 @pytest.mark.parametrize("encoder,repeat", [("sasrec", False), ("lstm", False), ("sasrec", True),
-                                            ("sasrec", "by_item")])
+                                            ("sasrec", "by_item"), ("sasrec", "neighbors")])
 def test_tflite_parity(cycle_log, tmp_path, encoder, repeat):
     model = _model(cycle_log, encoder=encoder, epochs=3, repeat=repeat)
     servable = NextItemServable(model, mobile_steps=8, mobile_k=5, mobile_exclude=4)
