@@ -490,7 +490,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--test-fraction", type=float, default=0.2)
     src.add_argument("--out-of-scope-label", default=None,
                      help="label of out-of-scope rows (e.g. oos): not a class; used to calibrate and "
-                     "test the out-of-scope threshold")
+                     "test the out-of-scope threshold (and, with --train-out-of-scope, to train)")
     src.add_argument("--train-out-of-scope", action="store_true",
                      help="with --encoder minilm: also train on the training rows labelled "
                      "--out-of-scope-label (CLINC150: its oos_train list), by outlier exposure: their "
