@@ -150,6 +150,8 @@ def test_refuses_unknown_options():
         intent.train(train, encoder="minilm", vocab_size=10, verbose=0)
     with pytest.raises(ValueError, match="trainable_layers must be in"):
         intent.train(train, encoder="minilm", trainable_layers=(0, 7), verbose=0)
+    with pytest.raises(ValueError, match="out_of_scope_train needs encoder='minilm'"):
+        intent.train(train, encoder="ngram", out_of_scope_train=["tell me a joke"], verbose=0)
 
 
 @pytest.mark.slow
@@ -332,41 +334,6 @@ def test_outlier_exposure_loss_is_cross_entropy_in_scope_and_kl_to_uniform_out_o
     # A wide model's two members: labels [batch, members], logits [batch, members, classes].
     both = loss(tf.constant([[0, 0], [-1, -1]]), tf.stack([logits[:2], logits[:2]], axis=1)).numpy()
     np.testing.assert_allclose(both, np.stack([got[:2], got[:2]], axis=1), atol=1e-5)
-
-
-@pytest.mark.slow
-def test_out_of_scope_training_texts_lower_their_scores():
-    """out_of_scope_train: the same head trained with outlier exposure gives OOS queries lower scores.
-
-    Slow (two head trainings, ~1 min of a 2-core run); the default run has
-    the loss test above and the CLI test below.
-    """
-    from ecomtf.recipes import intent
-
-    train, test = _bitext_subset(intents=4, per_intent=10, seed=1)
-    oos_train = np.array(["what is the weather in paris", "play some jazz music", "tell me a joke",
-                          "how tall is mount everest", "who won the football match", "translate hello to german"])
-    oos_held_out = np.array(["what time is it in tokyo", "recommend a good novel", "how do i boil an egg",
-                             "what is the capital of peru"])
-    # A large learning rate: the plain head must be confident (on everything) for the comparison to mean much.
-    common = dict(encoder="minilm", trainable_layers=(0,), epochs=15, batch_size=8, patience=15, max_length=16,
-                  learning_rate=0.1, verbose=0, seed=0)
-    plain, _ = intent.train(train, **common)
-    exposed, info = intent.train(train, out_of_scope_train=oos_train, out_of_scope_weight=3.0, **common)
-    assert info["out_of_scope_train_rows"] == 6 and info["out_of_scope_weight"] == 3.0
-    assert info["train_rows"] == len(train) - info["val_rows"]
-
-    def mean_top(model, texts):  # untempered, so the calibration does not blur the comparison
-        from ecomtf.text.metrics import softmax
-
-        return float(softmax(model.logits(texts)).max(1).mean())
-
-    assert mean_top(plain, oos_train) > 0.5  # confident on what it never saw labelled
-    assert mean_top(exposed, oos_train) < mean_top(plain, oos_train) - 0.2
-    assert mean_top(exposed, oos_held_out) < mean_top(plain, oos_held_out)
-    assert np.mean(exposed.classify(test.texts)["intent"] == test.labels) >= 0.75
-    with pytest.raises(ValueError, match="out_of_scope_train needs encoder='minilm'"):
-        intent.train(train, encoder="ngram", out_of_scope_train=oos_train, verbose=0)
 
 
 def _ecomtf(*args):
