@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.text_minilm --dataset banking77 --seeds 42,43
     .venv/bin/python -m benchmarks.text_minilm --dataset clinc150 --seeds 42,43 --set wide=True \
         --set "trainable_layers=(0,2)"
+    .venv/bin/python -m benchmarks.text_minilm --dataset clinc150 --seeds 42,43 --oos-train --set wide=True
 
 ``intent.train(encoder="minilm")`` trains the head on the frozen encoder and
 each ``trainable_layers`` candidate (``--set trainable_layers=(0,1)``: top
@@ -21,7 +22,9 @@ closed-set answers paired with TF-IDF + LR's on the same test queries;
 our rows also pair with the probe (``vs_probe``) and probe + TF-IDF
 (``vs_probe_tfidf``). ``train_wall_s``/``train_cpu_s``: the recipe's call
 (training and calibration over cached states; the one-off embedding of the
-texts is printed apart).
+texts is printed apart). ``--oos-train`` (CLINC150): our model also trains
+on the 100 ``oos_train`` queries by outlier exposure
+(``intent.train(out_of_scope_train=...)``); the baselines do not.
 """
 
 from __future__ import annotations
@@ -80,8 +83,12 @@ def main(argv=None):
     parser.add_argument("--dataset", choices=["clinc150", "banking77"], default="clinc150")
     parser.add_argument("--seeds", default="42,43")
     parser.add_argument("--epochs", type=int, default=30, help="head epochs (early stopping)")
+    parser.add_argument("--oos-train", action="store_true",
+                        help="CLINC150: train ours on oos_train too (outlier exposure)")
     add_train_options(parser)
     args = parser.parse_args(argv)
+    if args.oos_train and args.dataset != "clinc150":
+        parser.error("--oos-train needs --dataset clinc150 (Banking77 has no out-of-scope queries)")
 
     from sklearn.linear_model import LogisticRegression
 
@@ -139,6 +146,7 @@ def main(argv=None):
     for seed in [int(x) for x in args.seeds.split(",")]:
         with Timer() as t:
             model, info = intent.train(train, val, out_of_scope_val=oos_val, encoder="minilm",
+                                       out_of_scope_train=s["oos_train"].texts if args.oos_train else None,
                                        epochs=args.epochs, seed=seed, patience=4, verbose=0, **dict(args.set))
         print({k: info[k] for k in ("trainable_layers", "val_accuracy_by_trainable_layers",
                                     "seconds_by_trainable_layers", "embed_seconds", "train_seconds")})
@@ -155,7 +163,8 @@ def main(argv=None):
         correct = te["intent"] == test.labels
         name = (f"ecomtf minilm{' + wide n-grams' if info['wide'] else ''} seed {seed} "
                 f"(top {info['trainable_layers']} layers tuned, "
-                f"T={model.temperature:.2f}" + options_label(args.set) + ")")
+                f"T={model.temperature:.2f}" + (", oos_train" if args.oos_train else "")
+                + options_label(args.set) + ")")
         vs = {f"{k}_{name}": v for name, other in (("probe", probe_correct), ("probe_tfidf", probe_tfidf_correct))
               for k, v in paired_with_baseline(correct, other).items()}
         extra = {"val_closed_set_acc": info["val_accuracy"], **paired_with_baseline(correct, baseline_correct),

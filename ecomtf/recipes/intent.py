@@ -39,6 +39,7 @@ def train(
     val_data=None,
     *,
     out_of_scope_val=None,
+    out_of_scope_train=None,
     encoder: str = "ngram",
     epochs: int = 20,
     batch_size: int = 64,
@@ -66,6 +67,15 @@ def train(
         out_of_scope_val: validation texts that match no intent (optional):
             the out-of-scope threshold is then chosen to trade in-scope
             accuracy against out-of-scope recall.
+        out_of_scope_train: training texts that match no intent (optional;
+            ``encoder="minilm"`` only), e.g. CLINC150's ``oos_train``. They
+            are not a class: each adds an outlier-exposure term (Hendrycks et
+            al. 2019) to the loss, the cross-entropy of the model's softmax to
+            the uniform distribution over intents (minus log of the intent
+            count, so 0 when uniform), weighted by ``out_of_scope_weight``
+            (an encoder option, default 1). The model learns low top
+            probabilities on such queries, so the calibrated threshold
+            separates them better; the served outputs are unchanged.
         encoder: ``"ngram"``, ``"transformer"``, ``"minilm"`` (the
             pretrained all-MiniLM-L6-v2 from its pip package: the head on
             the frozen encoder and each ``trainable_layers`` candidate
@@ -125,6 +135,9 @@ def train(
 
     if members < 1:
         raise ValueError(f"members must be >= 1, got {members}")
+    has_oos_train = out_of_scope_train is not None and len(out_of_scope_train) > 0
+    if has_oos_train and encoder != "minilm":
+        raise ValueError(f"out_of_scope_train needs encoder='minilm', got encoder={encoder!r}")
     kinds = encoder.split("+")
     if len(kinds) > 1:
         ambiguous = sorted(set(encoder_kwargs) - set(SHARED_ENCODER_OPTIONS) - set(PRETRAINED_OPTIONS))
@@ -161,7 +174,8 @@ def train(
         if not known.all():
             print(f"validation: {int((~known).sum())} rows with intents absent from training are left out")
             val_data = val_data.take(known)
-        return _train_minilm(train_data, val_data, out_of_scope_val=out_of_scope_val, epochs=epochs,
+        return _train_minilm(train_data, val_data, out_of_scope_val=out_of_scope_val,
+                             out_of_scope_train=out_of_scope_train if has_oos_train else None, epochs=epochs,
                              batch_size=batch_size, learning_rate=learning_rate, patience=patience,
                              dropout=dropout, wide=wide, accept_rate=accept_rate, max_seconds=max_seconds,
                              strategy=strategy, seed=seed, verbose=verbose, **encoder_kwargs)
@@ -364,11 +378,15 @@ def evaluate(model, test_data, out_of_scope_test=None) -> dict:
 
 # === Data ===
 def load_data_from_args(args):
-    """``(train, val, test, oos_val, oos_test)`` from the CLI flags."""
+    """``(train, val, test, oos_val, oos_test, oos_train)`` from the CLI flags.
+
+    ``oos_train`` (out-of-scope texts to train on) is None unless
+    ``--train-out-of-scope``.
+    """
     from ecomtf import text
 
     oos = args.out_of_scope_label
-    val = test = oos_val = oos_test = None
+    val = test = oos_val = oos_test = oos_train = None
     if args.dataset == "bitext":
         data = text.load_bitext(args.data)
         print(data.report)
@@ -380,6 +398,8 @@ def load_data_from_args(args):
         splits = text.load_clinc150(_data_dir(args, "clinc150"))
         train_data, val, test = splits["train"], splits["val"], splits["test"]
         oos_val, oos_test = splits["oos_val"].texts, splits["oos_test"].texts
+        if args.train_out_of_scope:
+            oos_train = splits["oos_train"].texts
     else:
         if not args.data:
             raise SystemExit("give --data FILE (CSV/TSV/JSONL) or --dataset")
@@ -392,22 +412,32 @@ def load_data_from_args(args):
             train_data, test = train_data.split(args.test_fraction, seed=args.seed)
     if oos and args.dataset != "clinc150":
         is_oos = train_data.labels == oos
+        oos_rows = train_data.texts[is_oos]
         if val is None and is_oos.any():
-            # Out-of-scope rows are not a class, so they are never trained on;
-            # without a validation file all of them calibrate the threshold,
-            # next to the usual in-scope validation split (instead of the
-            # accept_rate fallback).
-            oos_val = train_data.texts[is_oos]
+            # Out-of-scope rows are not a class; without a validation file
+            # they calibrate the threshold, next to the usual in-scope
+            # validation split (instead of the accept_rate fallback): all of
+            # them, or a seeded half with --train-out-of-scope (the other half
+            # is trained on, by outlier exposure).
+            oos_val = oos_rows
+            if args.train_out_of_scope:
+                order = np.random.default_rng(args.seed).permutation(len(oos_rows))
+                oos_val, oos_train = oos_rows[order[: len(order) // 2]], oos_rows[order[len(order) // 2:]]
             train_data, val = train_data.take(~is_oos).split(VAL_FRACTION, seed=args.seed)
         else:
             train_data = train_data.take(~is_oos)
+            if args.train_out_of_scope:
+                oos_train = oos_rows
         if val is not None and oos_val is None:
             oos_val, val = val.texts[val.labels == oos], val.take(val.labels != oos)
         if test is not None:
             oos_test, test = test.texts[test.labels == oos], test.take(test.labels != oos)
         print(f"out-of-scope ({oos!r}): {0 if oos_val is None else len(oos_val):,} validation rows "
-              f"for calibration, {0 if oos_test is None else len(oos_test):,} test rows")
-    return train_data, val, test, oos_val, oos_test
+              f"for calibration, {0 if oos_test is None else len(oos_test):,} test rows"
+              + (f", {len(oos_train):,} training rows" if args.train_out_of_scope else ""))
+    if args.train_out_of_scope and (oos_train is None or not len(oos_train)):
+        raise SystemExit(f"--train-out-of-scope: no training rows labelled {oos!r}")
+    return train_data, val, test, oos_val, oos_test, oos_train
 
 
 def _read(path, args):
@@ -460,7 +490,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--test-fraction", type=float, default=0.2)
     src.add_argument("--out-of-scope-label", default=None,
                      help="label of out-of-scope rows (e.g. oos): not a class; used to calibrate and "
-                     "test the out-of-scope threshold")
+                     "test the out-of-scope threshold (and, with --train-out-of-scope, to train)")
+    src.add_argument("--train-out-of-scope", action="store_true",
+                     help="with --encoder minilm: also train on the training rows labelled "
+                     "--out-of-scope-label (CLINC150: its oos_train list), by outlier exposure: their "
+                     "softmax is pushed towards uniform, so the threshold rejects such queries better. "
+                     "Without --val-data, half of them (seeded) calibrate the threshold instead")
     src.add_argument("--strict", action="store_true", help="fail on the first rejected row")
     m = parser.add_argument_group("model and training")
     m.add_argument("--encoder", choices=["ngram", "transformer", "minilm", "pretrained", "ngram+transformer",
@@ -519,6 +554,11 @@ def train_from_args(args) -> pathlib.Path:
         if not all(0 <= n <= 6 for n in minilm["trainable_layers"]):
             raise SystemExit(f"--trainable-layers: each value in 0..6 (MiniLM has 6 layers), "
                              f"got {args.trainable_layers!r}")
+    if args.train_out_of_scope:
+        if args.encoder != "minilm":
+            raise SystemExit("--train-out-of-scope goes with --encoder minilm")
+        if args.dataset != "clinc150" and not args.out_of_scope_label:
+            raise SystemExit("--train-out-of-scope needs --out-of-scope-label (the label of those rows)")
     if args.encoder == "minilm":
         from ecomtf.layers.minilm_checkpoint import MissingCheckpointError
         from ecomtf.layers.minilm_checkpoint import model_zip_path
@@ -527,11 +567,12 @@ def train_from_args(args) -> pathlib.Path:
             model_zip_path()
         except MissingCheckpointError as e:
             raise SystemExit(str(e))
-    train_data, val, test, oos_val, oos_test = load_data_from_args(args)
+    train_data, val, test, oos_val, oos_test, oos_train = load_data_from_args(args)
     print(f"data: train {len(train_data):,} rows, {len(train_data.label_set)} intents"
           + (f"; val {len(val):,}" if val is not None else "")
           + (f"; test {len(test):,}" if test is not None else ""))
-    model, info = train(train_data, val, out_of_scope_val=oos_val, encoder=args.encoder,
+    model, info = train(train_data, val, out_of_scope_val=oos_val, out_of_scope_train=oos_train,
+                        encoder=args.encoder,
                         epochs=args.epochs, batch_size=args.batch_size,
                         learning_rate=args.learning_rate, output_dim=args.output_dim,
                         dropout=args.dropout, members=args.members, wide=args.wide,
@@ -597,7 +638,8 @@ def demo(out_dir, shop=None) -> dict:
 
 # === MiniLM: frozen lower layers cached, top layers (or the head only) trained ===
 # Options of encoder="minilm" (BertSentenceEncoder) taken by the recipe.
-MINILM_OPTIONS = ("max_length", "trainable_layers", "fine_tune_learning_rate", "fine_tune_epochs")
+MINILM_OPTIONS = ("max_length", "trainable_layers", "fine_tune_learning_rate", "fine_tune_epochs",
+                  "out_of_scope_weight")
 # Lower-layer states of recent text sets, so seeds and candidates embed each set once per process.
 _STATE_CACHE: dict = {}
 # The trainable_layers candidates tried by default (0: the head on the frozen encoder).
@@ -741,6 +783,33 @@ def cached_logits(model, texts, start: int, batch_size: int = 256) -> np.ndarray
     return out
 
 
+def _ragged_concat(a, b):
+    """Two ragged state caches ``(flat, splits)`` as one, ``a``'s rows first."""
+    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], a[1][-1] + b[1][1:]])
+
+
+def _outlier_exposure_loss(weight: float):
+    """Cross-entropy for labels >= 0; for -1 (out of scope) ``weight`` x KL(uniform || softmax).
+
+    The KL term is the cross-entropy to the uniform distribution minus its
+    floor, log(classes): ``logsumexp(z) - mean(z) - log(C)``, 0 when the
+    softmax is uniform (Hendrycks et al. 2019, outlier exposure). Labels may
+    be ``[batch]`` or ``[batch, members]`` as ``IntentModel.train_step``
+    gives a wide model's members.
+    """
+    import tensorflow as tf
+
+    def outlier_exposure(y_true, logits):
+        y = tf.reshape(tf.cast(y_true, tf.int64), tf.shape(logits)[:-1])
+        known = y >= 0
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.maximum(y, 0), logits)
+        classes = tf.cast(tf.shape(logits)[-1], logits.dtype)
+        to_uniform = tf.reduce_logsumexp(logits, -1) - tf.reduce_mean(logits, -1) - tf.math.log(classes)
+        return tf.where(known, ce, weight * to_uniform)
+
+    return outlier_exposure
+
+
 def _upper_model(classifier):
     """A Keras model over cached lower-layer states that trains ``classifier``'s own top layers and head.
 
@@ -775,10 +844,11 @@ def _upper_model(classifier):
     return UpperModel()
 
 
-def _train_minilm(train_data, val_data, *, out_of_scope_val, epochs, batch_size, learning_rate, patience,
-                  dropout, wide, accept_rate, max_seconds, strategy, seed, verbose,
-                  trainable_layers=MINILM_TRAINABLE_LAYERS, max_length: int = 128, fine_tune_learning_rate: float = 1e-4, fine_tune_epochs: int = 4,
-                  **unknown):
+def _train_minilm(train_data, val_data, *, out_of_scope_val, out_of_scope_train, epochs, batch_size,
+                  learning_rate, patience, dropout, wide, accept_rate, max_seconds, strategy, seed, verbose,
+                  trainable_layers=MINILM_TRAINABLE_LAYERS, max_length: int = 128,
+                  fine_tune_learning_rate: float = 1e-4, fine_tune_epochs: int = 4,
+                  out_of_scope_weight: float = 1.0, **unknown):
     """``train`` for ``encoder="minilm"``: the head on frozen embeddings, then each top-N candidate, chosen on validation.
 
     The frozen lower layers' output is computed once (``lower_states``) and
@@ -787,6 +857,8 @@ def _train_minilm(train_data, val_data, *, out_of_scope_val, epochs, batch_size,
     N layers fine-tuned (``fine_tune_learning_rate``, ``fine_tune_epochs``)
     -- linear probing then fine-tuning. The candidate with the best
     validation accuracy is kept (fewer layers on a tie) and calibrated.
+    ``out_of_scope_train`` texts join every candidate's training batches
+    with the label -1 and the outlier-exposure loss (``_outlier_exposure_loss``).
     """
     import tensorflow as tf
 
@@ -822,6 +894,14 @@ def _train_minilm(train_data, val_data, *, out_of_scope_val, epochs, batch_size,
     t0 = time.perf_counter()
     cache = {"train": lower_states(head_model.encoder, train_data.texts, start),
              "val": lower_states(head_model.encoder, val_data.texts, start)}
+    train_texts = train_data.texts
+    if out_of_scope_train is not None:
+        # Out-of-scope training texts: label -1, the outlier-exposure term of the loss. Cached apart, so the
+        # in-scope training texts keep their cache entry (the benchmark's probes share it).
+        oos_texts = np.asarray(out_of_scope_train, dtype=str).reshape(-1)
+        cache["train"] = _ragged_concat(cache["train"], lower_states(head_model.encoder, oos_texts, start))
+        y_train = np.concatenate([y_train, np.full(len(oos_texts), -1, np.int64)])
+        train_texts = np.concatenate([np.asarray(train_data.texts, dtype=str), oos_texts])
     embed_seconds = time.perf_counter() - t0
     if verbose:
         print(f"minilm: states after layer {start} cached for {len(train_data) + len(val_data):,} texts "
@@ -832,16 +912,17 @@ def _train_minilm(train_data, val_data, *, out_of_scope_val, epochs, batch_size,
 
     def fit(model, n, lr, max_epochs, train_states, val_states):
         upper = _upper_model(model)
+        loss = (tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True) if out_of_scope_train is None
+                else _outlier_exposure_loss(out_of_scope_weight))
         with strategy.scope():
-            upper.compile(LazyAdam(lr), tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+            upper.compile(LazyAdam(lr), loss, metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
         callbacks = [tf.keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=patience,
                                                       restore_best_weights=True)]
         if max_seconds:
             callbacks.append(time_budget(max_seconds / len(candidates)))
-        train_texts, val_texts = (train_data.texts, val_data.texts) if wide else (None, None)
-        val_ds = _state_dataset(*val_states, y_val, 512, 0, False, val_texts)
-        history = upper.fit(_state_dataset(*train_states, y_train, batch_size, seed + n, True, train_texts),
+        wide_train, wide_val = (train_texts, val_data.texts) if wide else (None, None)
+        val_ds = _state_dataset(*val_states, y_val, 512, 0, False, wide_val)
+        history = upper.fit(_state_dataset(*train_states, y_train, batch_size, seed + n, True, wide_train),
                             validation_data=val_ds, epochs=max_epochs, callbacks=callbacks, verbose=verbose)
         val_acc = float(upper.evaluate(val_ds, verbose=0)[1])
         return len(history.history["loss"]), val_acc
@@ -893,6 +974,8 @@ def _train_minilm(train_data, val_data, *, out_of_scope_val, epochs, batch_size,
         "val_accuracy_by_trainable_layers": {n: round(r["val_accuracy"], 4) for n, r in results.items()},
         "seconds_by_trainable_layers": {n: round(r["seconds"], 1) for n, r in results.items()},
         "embed_seconds": round(embed_seconds, 1),
+        "out_of_scope_train_rows": 0 if out_of_scope_train is None else len(out_of_scope_train),
+        **({} if out_of_scope_train is None else {"out_of_scope_weight": out_of_scope_weight}),
         "epochs_run": results[chosen]["epochs"],
         "member_epochs": [results[chosen]["epochs"]],
         **_run_facts(model, train_data, val_data, out_of_scope_val, train_seconds, calibration),

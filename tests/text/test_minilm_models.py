@@ -150,6 +150,8 @@ def test_refuses_unknown_options():
         intent.train(train, encoder="minilm", vocab_size=10, verbose=0)
     with pytest.raises(ValueError, match="trainable_layers must be in"):
         intent.train(train, encoder="minilm", trainable_layers=(0, 7), verbose=0)
+    with pytest.raises(ValueError, match="out_of_scope_train needs encoder='minilm'"):
+        intent.train(train, encoder="ngram", out_of_scope_train=["tell me a joke"], verbose=0)
 
 
 @pytest.mark.slow
@@ -316,3 +318,59 @@ def test_wide_minilm_exports_raw_text_savedmodel_and_tflite(tmp_path):
     assert quantized.stat().st_size < (tmp_path / "m.tflite").stat().st_size / 3
     got = ex.run_tflite(quantized, {"text": test.texts.astype(object)})
     assert set(got["intent"].astype(str)) <= set(model.intents) and len(got["intent"]) == len(test)
+
+
+def test_outlier_exposure_loss_is_cross_entropy_in_scope_and_kl_to_uniform_out_of_scope():
+    from ecomtf.recipes import intent
+
+    loss = intent._outlier_exposure_loss(2.0)
+    logits = tf.constant([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5], [3.0, -3.0, 0.0]])
+    got = loss(tf.constant([0, -1, -1]), logits).numpy()
+    z = logits.numpy()
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    assert got[0] == pytest.approx(-log_p[0, 0], abs=1e-5)
+    assert got[1] == pytest.approx(0.0, abs=1e-6)  # uniform: nothing to push
+    assert got[2] == pytest.approx(2.0 * (-log_p[2].mean() - np.log(3)), abs=1e-5)
+    # A wide model's two members: labels [batch, members], logits [batch, members, classes].
+    both = loss(tf.constant([[0, 0], [-1, -1]]), tf.stack([logits[:2], logits[:2]], axis=1)).numpy()
+    np.testing.assert_allclose(both, np.stack([got[:2], got[:2]], axis=1), atol=1e-5)
+
+
+def _ecomtf(*args):
+    """The real ``ecomtf`` console command in a subprocess (this checkout's code)."""
+    import os
+    import pathlib
+    import shutil
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    exe = shutil.which("ecomtf", path=str(pathlib.Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "ecomtf.cli"]
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, env=env, cwd=root)
+
+
+def test_intent_cli_trains_on_out_of_scope_rows_with_minilm(intent_csv, tmp_path):
+    """--train-out-of-scope: half the training file's OOS rows are trained on, half calibrate; bad uses: exit 2."""
+    import json
+
+    base = ["train", "intent", "--data", intent_csv, "--text-col", "query", "--label-col", "intent",
+            "--batch-size", "32", "--epochs", "30", "--train-out-of-scope"]
+    proc = _ecomtf(*base, "--out-of-scope-label", "oos", "--encoder", "minilm", "--trainable-layers", "0",
+                   "--out", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # 60 OOS rows: 12 to test (--test-fraction 0.2); of the other 48, a seeded half calibrates, half trains.
+    assert "24 validation rows for calibration, 12 test rows, 24 training rows" in proc.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["training"]["out_of_scope_train_rows"] == 24
+    assert metrics["training"]["out_of_scope_val_rows"] == 24
+    assert metrics["test"]["accuracy"] >= 0.9 and metrics["test"]["out_of_scope_recall"] >= 0.5
+    for flags, message in ((["--out-of-scope-label", "oos"], "--train-out-of-scope goes with --encoder minilm"),
+                           (["--encoder", "minilm"], "--train-out-of-scope needs --out-of-scope-label")):
+        bad = _ecomtf(*base, *flags, "--out", tmp_path / "bad")
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr
+        # One line of ours (TF's own start-up log lines may precede it).
+        ours = [line for line in bad.stderr.splitlines() if line.startswith("ecomtf")]
+        assert ours == [f"ecomtf: error: {message}"] or (len(ours) == 1 and message in ours[0]), bad.stderr
