@@ -31,6 +31,7 @@ BENCHMARKS = [
     "text_crosswoz",
     "text_latency",
     "text_minilm",
+    "text_minilm_validation",
     "serving_load",
     "movielens_retrieval",
     "next_item",
