@@ -146,13 +146,9 @@ def test_predict_loads_an_intent_export(tmp_path, capsys):
 
 def test_convert_a_next_item_run(tmp_path, capsys):
     from tests.next_item.conftest import cyclic_log
+    from tests.next_item.conftest import write_csv
 
-    log = cyclic_log(n_users=30)
-    data = tmp_path / "events.csv"
-    with open(data, "w") as f:
-        f.write("user_id,item_id,event_type,timestamp\n")
-        for u, i, e, t in zip(log.user_id, log.item_id, log.event_type, log.timestamp):
-            f.write(f"{u},{i},{e},{int(t)}\n")
+    data = write_csv(cyclic_log(n_users=30), tmp_path / "events.csv")
     run = tmp_path / "run"
     assert main(["train", "next-item", "--data", str(data), "--timestamp-format", "unix_ms",
                  "--encoder", "lstm", "--max-len", "8", "--dim", "8", "--epochs", "1",

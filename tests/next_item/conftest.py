@@ -34,6 +34,15 @@ def cyclic_log(n_users=60, length=14, seed=0, items=CYCLE, start_ms=1_700_000_00
     )
 
 
+def write_csv(log, path, header="user_id,item_id,event_type,timestamp"):
+    """Write an EventLog as the CSV the CLI reads (unix-ms times); returns the path as a string."""
+    with open(path, "w") as f:
+        f.write(header + "\n")
+        for u, i, e, t in zip(log.user_id, log.item_id, log.event_type, log.timestamp):
+            f.write(f"{u},{i},{e},{int(t)}\n")
+    return str(path)
+
+
 @pytest.fixture
 def cycle_log():
     return cyclic_log()

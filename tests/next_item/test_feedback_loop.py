@@ -10,6 +10,7 @@ from ecomtf.export.next_item_servable import NextItemServable
 from ecomtf.recipes import next_item
 from tests.next_item.conftest import CYCLE
 from tests.next_item.conftest import cyclic_log
+from tests.next_item.conftest import write_csv
 
 NEW_ITEMS = [f"n{k}" for k in range(4)]
 
@@ -47,14 +48,7 @@ def test_cli_warm_start_from_export(tmp_path):
     parser = argparse.ArgumentParser()
     next_item.add_train_arguments(parser)
 
-    def write(log, path):
-        with open(path, "w") as f:
-            f.write("user_id,item_id,event_type,timestamp\n")
-            for u, i, e, t in zip(log.user_id, log.item_id, log.event_type, log.timestamp):
-                f.write(f"{u},{i},{e},{t}\n")
-        return str(path)
-
-    old = write(cyclic_log(n_users=30), tmp_path / "old.csv")
+    old = write_csv(cyclic_log(n_users=30), tmp_path / "old.csv")
     common = ["--timestamp-format", "unix_ms", "--max-len", "8", "--dim", "16", "--blocks", "1",
               "--learning-rate", "0.01"]
     base = tmp_path / "export" / "next_item"
@@ -63,7 +57,7 @@ def test_cli_warm_start_from_export(tmp_path):
          *common]))
     assert ex.existing_versions(base) == [1]
     items = CYCLE + NEW_ITEMS
-    new = write(cyclic_log(n_users=20, items=items, seed=2, start_ms=1_800_000_000_000),
+    new = write_csv(cyclic_log(n_users=20, items=items, seed=2, start_ms=1_800_000_000_000),
                 tmp_path / "new.csv")
     run2 = next_item.train_from_args(parser.parse_args(
         ["--data", new, "--warm-start", str(base), "--epochs", "1", "--out", str(tmp_path / "run2"),

@@ -149,14 +149,10 @@ def test_console_trains_and_converts_a_model_with_neighbors(tmp_path, capsys):
 
     from ecomtf.cli import main
     from tests.next_item.conftest import cyclic_log
+    from tests.next_item.conftest import write_csv
     from tests.test_cli_failures import ecomtf
 
-    log = cyclic_log(n_users=30)
-    data = tmp_path / "events.csv"
-    with open(data, "w") as f:
-        f.write("user_id,item_id,event_type,timestamp\n")
-        for u, i, e, t in zip(log.user_id, log.item_id, log.event_type, log.timestamp):
-            f.write(f"{u},{i},{e},{int(t)}\n")
+    data = write_csv(cyclic_log(n_users=30), tmp_path / "events.csv")
     run = tmp_path / "run"
     assert main(["train", "next-item", "--data", str(data), "--timestamp-format", "unix_ms", "--max-len", "8",
                  "--dim", "8", "--blocks", "1", "--epochs", "1", "--neighbors", "4", "--neighbor-window", "2",
