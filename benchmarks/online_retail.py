@@ -23,10 +23,12 @@ level over the last n weeks: ``--compare-units``), overall and for the third of 
 level is highest against their scale. ``--validation-calibration K`` calibrates each model's graph (unit
 ``--calibration-window``) on K windows before the first origin, scored by a second model trained before
 them (as the CLI calibrates its deployed model on its backtest), and reports that graph's coverage on the
-scored windows per window and per horizon step.
+scored windows per window and per horizon step. ``--refit-each-origin`` trains every method (each seed, its
+calibration model, the GBM) before each scored origin instead of once, as a user retraining with all the
+data at each forecast date would; ``--ensemble-combine mean,median`` scores the seeds' ensemble both ways.
 
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 3 --log-target --lookback 52 \
-        --dropout 0.2 --loss-weight-power 1 --calibration-window 4 --validation-calibration 2
+        --dropout 0.2 --loss-weight-power 1 --calibration-window 4 --validation-calibration 2 --refit-each-origin
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 2 --end 2011-07-18 --origins 2 --step 2
 """
 
