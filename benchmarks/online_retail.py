@@ -23,10 +23,12 @@ level over the last n weeks: ``--compare-units``), overall and for the third of 
 level is highest against their scale. ``--validation-calibration K`` calibrates each model's graph (unit
 ``--calibration-window``) on K windows before the first origin, scored by a second model trained before
 them (as the CLI calibrates its deployed model on its backtest), and reports that graph's coverage on the
-scored windows per window and per horizon step.
+scored windows per window and per horizon step. ``--refit-each-origin`` trains every method (each seed, its
+calibration model, the GBM) before each scored origin instead of once, as a user retraining with all the
+data at each forecast date would; ``--ensemble-combine mean,median`` scores the seeds' ensemble both ways.
 
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 3 --log-target --lookback 52 \
-        --dropout 0.2 --loss-weight-power 1 --calibration-window 4 --validation-calibration 2
+        --dropout 0.2 --loss-weight-power 1 --calibration-window 4 --validation-calibration 2 --refit-each-origin
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 2 --end 2011-07-18 --origins 2 --step 2
 """
 
@@ -226,6 +228,11 @@ def main(argv=None) -> dict:
                    help="calibrate each model's graph on K validation windows before the first origin "
                         "(a second model trained before them) and report its coverage on the scored windows")
     p.add_argument("--validation-step", type=int, default=2, help="weeks between validation calibration origins")
+    p.add_argument("--refit-each-origin", action="store_true",
+                   help="train every method before each scored origin (default: once, before the first)")
+    p.add_argument("--ensemble-combine", default="mean",
+                   help="SalesForecasterEnsemble combine, comma-separated to score several: mean (the members' "
+                        "quantiles averaged), median")
     p.add_argument("--skip-gbm", action="store_true")
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
@@ -247,7 +254,8 @@ def main(argv=None) -> dict:
     origins = bt.rolling_origins(table, h, args.origins, args.step)
     cutoff = origins[0]
     o_idx = [table.index_of(o) for o in origins]
-    print("origins", [str(o) for o in origins], "training before", cutoff)
+    print("origins", [str(o) for o in origins], "training before",
+          "each origin" if args.refit_each_origin else cutoff)
     model_kwargs = dict(lookback=args.lookback, scale_window=args.scale_window,
                         loss_weight_power=args.loss_weight_power, log_inputs=args.log_inputs,
                         log_target=args.log_target, lstm_units=args.units, hidden_units=args.units,
@@ -273,7 +281,11 @@ def main(argv=None) -> dict:
     gbm_seconds = 0.0
     if not args.skip_gbm:
         t0 = time.time()
-        for k, f in enumerate(gbm_forecasts(table, o_idx[0], o_idx, h)):
+        if args.refit_each_origin:  # one GBM per origin, trained on the weeks before it
+            gbm = [gbm_forecasts(table, t, [t], h)[0] for t in o_idx]
+        else:
+            gbm = gbm_forecasts(table, o_idx[0], o_idx, h)
+        for k, f in enumerate(gbm):
             score("gradient boosting (lags >= horizon)", k, actuals[k], f[scored], scales[k])
         gbm_seconds = time.time() - t0
 
@@ -288,17 +300,6 @@ def main(argv=None) -> dict:
     for t in o_idx:
         for n in recent:
             recent[n].append(np.nanmean(np.abs(table.target[scored, max(0, t - n):t]), axis=1))
-    # Offsets fitted on validation windows before the first scored origin: a
-    # model trained before --calibration-cutoff-weeks earlier, backtested on
-    # origins whose windows end before the scored ones (as the CLI's recipe
-    # calibrates its deployed model on its backtest windows).
-    val_origins = []
-    if args.validation_calibration:
-        before = table.slice(end=cutoff)
-        val_origins = bt.rolling_origins(before, h, args.validation_calibration, args.validation_step)
-        print("calibration origins", [str(o) for o in val_origins], "calibration model trained before",
-              val_origins[0])
-
     def predict(model, origin):
         w = SalesWindows(table, model.history_length, h)
         out = model.predict(w.features(w.origins_at(origin, series=scored)), batch_size=1024, verbose=0)
@@ -332,56 +333,87 @@ def main(argv=None) -> dict:
         return (float(100 * np.mean(np.concatenate(inside_rising))),
                 float(100 * np.mean(np.concatenate(inside_rest))))
 
-    seed_preds, seed_seconds, members, val_members = [], [], [], []
+    seed_preds, seed_seconds = [], []
     calib_units = []  # per seed: unit -> held-out calibration over the scored windows (numpy)
     calib_val = {}  # name -> coverage of the graph calibrated on the validation windows
     levels = None
+    # The training cutoff of each scored origin: the first origin for every one
+    # (one model), or each origin itself (--refit-each-origin: the model a user
+    # retraining with all data to date would deploy there).
+    cutoffs = list(origins) if args.refit_each_origin else [cutoff] * len(origins)
+    distinct = sorted(set(cutoffs))
 
-    def validation_calibrated(name, model, val_model):
-        preds = bt.backtest_predictions(val_model, table.slice(end=cutoff), val_origins)
-        offsets = bt.conformal_offsets(preds, model.quantiles)
-        model.set_quantile_offsets(offsets)
-        cal = [predict(model, o) for o in origins]
+    def calibration_origins(until):
+        return bt.rolling_origins(table.slice(end=until), h, args.validation_calibration, args.validation_step)
+
+    if args.validation_calibration:
+        for c in distinct:
+            vo = calibration_origins(c)
+            print("scored from", c, ": calibration origins", [str(o) for o in vo],
+                  "calibration model trained before", vo[0])
+
+    def fit(seed, until):
+        return recipe.fit(table, horizon=h, until=until, epochs=args.epochs, seed=seed, verbose=0,
+                          learning_rate=args.lr, **model_kwargs)[0]
+
+    def validation_calibrated(name, models, val_models):
+        """models / val_models: cutoff -> the scored model / its calibration model."""
+        cal, offsets_used, val_held = [None] * len(origins), {}, {}
+        for c in distinct:
+            preds = bt.backtest_predictions(val_models[c], table.slice(end=c), calibration_origins(c))
+            offsets = bt.conformal_offsets(preds, levels)
+            models[c].set_quantile_offsets(offsets)
+            for k in range(len(origins)):
+                if cutoffs[k] == c:
+                    cal[k] = predict(models[c], origins[k])
+            models[c].set_quantile_offsets(np.zeros_like(offsets))  # members of the ensemble stay raw
+            offsets_used[str(c)] = offsets.tolist()
+            val_held[str(c)] = bt.held_out_calibration(preds, levels)
         # Where the misses fall (below P10 / above P90) and the median's bias:
         # a band too narrow misses on both sides, a level shift on one.
         sides = [(float(100 * np.mean(actuals[k] < c["quantiles"][..., 0])),
                   float(100 * np.mean(actuals[k] > c["quantiles"][..., -1])),
                   float(c["forecast"][np.isfinite(actuals[k])].sum() / np.nansum(actuals[k])))
                  for k, c in enumerate(cal)]
-        calib_val[name] = {"offsets": offsets.tolist(), "below_above_bias": sides,
-                           "coverage": bt.interval_coverage(window_preds(cal), model.quantiles),
-                           "validation_held_out": bt.held_out_calibration(preds, model.quantiles)}
-        model.set_quantile_offsets(np.zeros_like(offsets))  # members of the ensemble stay raw
+        calib_val[name] = {"offsets": offsets_used, "below_above_bias": sides,
+                           "coverage": bt.interval_coverage(window_preds(cal), levels),
+                           "validation_held_out": val_held[str(distinct[0])]}
 
+    members = {c: [] for c in distinct}  # cutoff -> the seeds' models
+    val_members = {c: [] for c in distinct}
     for seed in range(args.seeds):
         t0 = time.time()
-        model, info = recipe.fit(table, horizon=h, until=cutoff, epochs=args.epochs, seed=seed, verbose=0,
-                                 learning_rate=args.lr, **model_kwargs)
+        models = {c: fit(seed, c) for c in distinct}
         seed_seconds.append(time.time() - t0)
-        members.append(model)
-        full = [predict(model, o) for o in origins]
+        levels = models[distinct[0]].quantiles
+        full = [predict(models[cutoffs[k]], o) for k, o in enumerate(origins)]
         seed_preds.append(full)
         for k in range(len(origins)):
             score(f"SalesForecaster seed {seed}", k, actuals[k], full[k]["forecast"], scales[k],
-                  full[k]["quantiles"], model.quantiles)
-        levels = model.quantiles
-        calib_units.append({n: dict(bt.held_out_calibration(unit_preds(full, n), model.quantiles),
+                  full[k]["quantiles"], levels)
+        calib_units.append({n: dict(bt.held_out_calibration(unit_preds(full, n), levels),
                                     rising_rest=by_rising(full, n)) for n in compare})
-        if val_origins:
-            val_model, _ = recipe.fit(table, horizon=h, until=val_origins[0], epochs=args.epochs, seed=seed,
-                                      verbose=0, learning_rate=args.lr, **model_kwargs)
-            val_members.append(val_model)
-            validation_calibrated(f"seed {seed}", model, val_model)
-    if args.seeds > 1:
+        for c in distinct:
+            members[c].append(models[c])
+        if args.validation_calibration:
+            vals = {c: fit(seed, calibration_origins(c)[0]) for c in distinct}
+            for c in distinct:
+                val_members[c].append(vals[c])
+            validation_calibrated(f"seed {seed}", models, vals)
+    combines = [c for c in args.ensemble_combine.split(",") if c]
+    for combine in combines if args.seeds > 1 else []:
         name = f"SalesForecaster ensemble of {args.seeds} (one graph)"
-        ensemble = SalesForecasterEnsemble(members)
-        full = [predict(ensemble, o) for o in origins]
+        if combine != "mean" or len(combines) > 1:
+            name += f", {combine}"
+        ensembles = {c: SalesForecasterEnsemble(members[c], combine=combine) for c in distinct}
+        full = [predict(ensembles[cutoffs[k]], o) for k, o in enumerate(origins)]
         for k in range(len(origins)):
             score(name, k, actuals[k], full[k]["forecast"], scales[k], full[k]["quantiles"], levels)
         calib_units.append({n: dict(bt.held_out_calibration(unit_preds(full, n), levels),
                                     rising_rest=by_rising(full, n)) for n in compare})
-        if val_origins:
-            validation_calibrated("ensemble", ensemble, SalesForecasterEnsemble(val_members))
+        if args.validation_calibration:
+            validation_calibrated(f"ensemble ({combine})", ensembles,
+                                  {c: SalesForecasterEnsemble(val_members[c], combine=combine) for c in distinct})
 
     metrics = ("wape", "mase", "smape", "coverage")
     summary = {}
@@ -399,7 +431,7 @@ def main(argv=None) -> dict:
         return " ".join(f"{v:.{digits}f}" for v in values)
 
     for s, per_unit in enumerate(calib_units):
-        who = f"seed {s}" if s < args.seeds else "ensemble"
+        who = f"seed {s}" if s < args.seeds else f"ensemble ({combines[s - args.seeds]})"
         for n, c in per_unit.items():
             if n == compare[0]:
                 print(f"{who} P10-P90 coverage % per window: raw {fmt(c['raw']['per_window'])}")
@@ -410,11 +442,11 @@ def main(argv=None) -> dict:
                   f"top third by 13-week level / scale {c['rising_rest'][0]:.1f}, the rest {c['rising_rest'][1]:.1f}")
     for who, c in calib_val.items():
         v = c["validation_held_out"]["calibrated"] or {}
-        print(f"{who}: graph calibrated on the validation windows {[str(o) for o in val_origins]} "
+        print(f"{who}: graph calibrated on the validation windows before each cutoff "
               f"(unit: {'model scale' if not args.calibration_window else f'{args.calibration_window}-week level'})"
               f": scored coverage per window {fmt(c['coverage']['per_window'])}, per step "
               f"{fmt(c['coverage']['per_step'], 0)}, overall {c['coverage']['overall']:.1f}"
-              f"; held out among the validation windows {fmt(v.get('per_window', []))}")
+              f"; held out among the (first) validation windows {fmt(v.get('per_window', []))}")
         print("  per window % below P10 / % above P90 / P50 sum over actual sum: "
               + ", ".join(f"{b:.1f} / {a:.1f} / {r:.2f}" for b, a, r in c["below_above_bias"]))
     print(f"train seconds per seed {[round(s) for s in seed_seconds]}, GBM {gbm_seconds:.0f} s, "

@@ -24,7 +24,8 @@ class SalesForecasterEnsemble(tf.keras.Model):
     A single forecaster's figures move with its seed (the issue measured a
     WMAE range of 1,774-1,827 over 9 runs of one command); the average of a
     few seeds is steadier and usually better. Each quantile is averaged over
-    the members (quantile averaging keeps the order), then the ensemble's
+    the members (quantile averaging keeps the order; or their median,
+    ``combine="median"``), then the ensemble's
     own calibration offsets apply, so it backtests, calibrates, exports
     (``SalesForecasterServable``: the same signatures) and converts to TFLite
     like one forecaster, as ``IntentEnsemble`` does for intent models.
@@ -34,6 +35,11 @@ class SalesForecasterEnsemble(tf.keras.Model):
             settings (same horizon, history length, inputs and quantiles).
         quantile_offsets: ``[horizon, Q]`` calibration offsets of the
             average (see ``SalesForecaster``).
+        combine: ``"mean"`` (default) averages each quantile over the
+            members; ``"median"`` takes their median (the mean of the two
+            middle members for an even count), so one member that trained
+            badly does not pull the forecast. Both keep the quantiles ordered
+            (order statistics of ordered vectors stay ordered).
 
     Call arguments:
         inputs: as for ``SalesForecaster``.
@@ -49,8 +55,11 @@ class SalesForecasterEnsemble(tf.keras.Model):
         >>> ecomtf.export.save_for_serving(ensemble, "export/sales_forecaster")
     """
 
-    def __init__(self, models: Sequence[SalesForecaster], quantile_offsets=None, **kwargs):
+    def __init__(self, models: Sequence[SalesForecaster], quantile_offsets=None, combine: str = "mean", **kwargs):
         super().__init__(**kwargs)
+        if combine not in ("mean", "median"):
+            raise ValueError(f"combine must be 'mean' or 'median', got {combine!r}")
+        self.combine = combine
         models = [tf.keras.layers.deserialize(m) if isinstance(m, dict) else m for m in models]
         if len(models) < 2:
             raise ValueError("a SalesForecasterEnsemble needs at least two forecasters")
@@ -87,7 +96,13 @@ class SalesForecasterEnsemble(tf.keras.Model):
 
     def forecast(self, inputs, training=None, unroll: bool = False) -> dict:
         outs = [m.forecast(inputs, training=training, unroll=unroll) for m in self.models]
-        quantiles = tf.add_n([o["quantiles"] for o in outs]) / float(len(outs))
+        if self.combine == "median":
+            # Members on the last axis, sorted; the middle one (or two).
+            ordered = tf.sort(tf.stack([o["quantiles"] for o in outs], axis=-1), axis=-1)
+            n = len(outs)
+            quantiles = (ordered[..., (n - 1) // 2] + ordered[..., n // 2]) / 2.0
+        else:
+            quantiles = tf.add_n([o["quantiles"] for o in outs]) / float(len(outs))
         scale = outs[0]["scale"]
         # The members share the calibration unit's setting (one table, one setting).
         unit = outs[0]["calibration_scale"]
@@ -111,6 +126,7 @@ class SalesForecasterEnsemble(tf.keras.Model):
             "name": self.name,
             "models": [tf.keras.layers.serialize(m) for m in self.models],
             "quantile_offsets": self.offsets.numpy().tolist(),
+            "combine": self.combine,
         }
 
     @classmethod

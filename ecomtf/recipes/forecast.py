@@ -81,6 +81,7 @@ def train(
     deterministic: bool = False,
     calibrate: bool = True,
     ensemble: int = 1,
+    ensemble_combine: str = "mean",
     verbose: int = 2,
     **model_kwargs,
 ):
@@ -114,6 +115,8 @@ def train(
         ensemble: train this many forecasters (seeds ``seed``,
             ``seed + 1``, ...) and average them in one graph
             (``SalesForecasterEnsemble``); costs that many trainings.
+        ensemble_combine: ``"mean"`` (default) or ``"median"`` of the
+            members' quantiles (``SalesForecasterEnsemble(combine=...)``).
         deterministic: also make every TF op deterministic
             (``tf.config.experimental.enable_op_determinism``), so the same
             seed gives the same model bit for bit; slower (docs/forecaster.md).
@@ -138,7 +141,7 @@ def train(
     model, info = fit(table, horizon=horizon, lookback=lookback, until=cutoff, epochs=epochs,
                       steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                       learning_rate=learning_rate, strategy=strategy, seed=seed,
-                      verbose=verbose, ensemble=ensemble, **model_kwargs)
+                      verbose=verbose, ensemble=ensemble, ensemble_combine=ensemble_combine, **model_kwargs)
     calibration = offsets = None
     if backtest_windows:
         result = bt.backtest(model, table, horizon=horizon, origins=origins, name="SalesForecaster")
@@ -152,7 +155,7 @@ def train(
         model, info = fit(table, horizon=horizon, lookback=lookback, until=None, epochs=epochs,
                           steps_per_epoch=steps_per_epoch, batch_size=batch_size,
                           learning_rate=learning_rate, strategy=strategy, seed=seed,
-                          verbose=verbose, ensemble=ensemble, **model_kwargs)
+                          verbose=verbose, ensemble=ensemble, ensemble_combine=ensemble_combine, **model_kwargs)
     if offsets is not None:
         # The offsets come from the backtest model's out-of-sample errors;
         # they travel with the deployed model (config and graph).
@@ -217,11 +220,13 @@ def fitting_backtest_windows(table, horizon: int, windows: int, step: int | None
 
 
 def fit(table, *, horizon, lookback=None, until=None, epochs=10, steps_per_epoch=None,
-        batch_size=256, learning_rate=2e-3, strategy=None, seed=0, verbose=2, ensemble=1, **model_kwargs):
+        batch_size=256, learning_rate=2e-3, strategy=None, seed=0, verbose=2, ensemble=1, ensemble_combine="mean",
+        **model_kwargs):
     """Builds a SalesForecaster from the data before ``until`` and trains it there.
 
     With ``ensemble > 1``, trains that many (seeds ``seed``, ``seed + 1``, ...)
-    and returns their ``SalesForecasterEnsemble``.
+    and returns their ``SalesForecasterEnsemble`` (``ensemble_combine``: mean
+    or median of the members' quantiles).
     """
     if ensemble > 1:
         from ecomtf.models.sales_forecaster_ensemble import SalesForecasterEnsemble
@@ -239,7 +244,8 @@ def fit(table, *, horizon, lookback=None, until=None, epochs=10, steps_per_epoch
         info["ensemble"] = ensemble
         info["train_seconds"] = round(sum(i["train_seconds"] for i in infos), 1)
         info["final_loss"] = [i["final_loss"] for i in infos]
-        return SalesForecasterEnsemble(members), info
+        info["ensemble_combine"] = ensemble_combine
+        return SalesForecasterEnsemble(members, combine=ensemble_combine), info
     import tensorflow as tf
 
     from ecomtf.data.windows import SalesWindows
@@ -399,6 +405,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--ensemble", type=int, default=1, metavar="N",
                    help="train N forecasters (seeds --seed, --seed+1, ...) and average them in one exported "
                         "graph; N times the training time")
+    m.add_argument("--ensemble-combine", choices=["mean", "median"], default="mean",
+                   help="how --ensemble joins its members' quantiles: mean (default) or median (one member that "
+                        "trained badly does not pull it)")
     m.add_argument("--deterministic", action="store_true",
                    help="deterministic TF ops too: the same --seed gives the same forecast bit for bit (slower)")
     e = parser.add_argument_group("evaluation and output")
@@ -468,6 +477,7 @@ def _train_from_args(args) -> pathlib.Path:
         deterministic=args.deterministic,
         calibrate=args.calibrate,
         ensemble=args.ensemble,
+        ensemble_combine=args.ensemble_combine,
         quantiles=quantiles,
         lstm_units=args.lstm_units,
         hidden_units=args.hidden_units,

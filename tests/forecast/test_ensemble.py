@@ -1,5 +1,7 @@
 """Seed ensembles: several forecasters averaged in one exported graph."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -47,8 +49,35 @@ def test_cli_ensemble_trains_exports_and_reloads(tmp_path):
     run = tmp_path / "run"
     out = run_cli("train", "forecast", "--data", data, "--date-col", "week", "--target-col", "units",
                   "--key-cols", "series", "--known-cols", "price", "--freq", "W", "--horizon", "4",
-                  "--backtest-windows", "2", "--ensemble", "2", "--epochs", "1", "--steps-per-epoch", "3",
+                  "--backtest-windows", "2", "--ensemble", "2", "--ensemble-combine", "median",
+                  "--epochs", "1", "--steps-per-epoch", "3",
                   "--lstm-units", "4", "--hidden-units", "4", "--plot-series", "0", "--out", run)
     assert "ensemble member 2/2 (seed 1)" in out.stdout
+    assert json.loads((run / "model_config.json").read_text())["combine"] == "median"
     run_cli("export", "--run", run, "--out", tmp_path / "export")
     assert (tmp_path / "export" / "1" / "saved_model.pb").is_file()
+
+
+def test_median_ensemble_is_the_members_median_and_keeps_quantiles_ordered(trained):
+    model, table = trained
+    members = [model]
+    for seed in (5, 6):  # random weights: members far apart, so mean and median differ
+        tf.keras.utils.set_random_seed(seed)
+        members.append(_member(model, seed))
+    windows = SalesWindows(table, model.history_length, model.horizon)
+    feats = windows.features(windows.origins_at(table.start + 100))
+    each = np.stack([m(feats)["quantiles"].numpy() for m in members], axis=-1)
+    median = SalesForecasterEnsemble(members, combine="median")
+    got = median(feats)
+    got = got["quantiles"].numpy()
+    np.testing.assert_allclose(got, np.median(each, axis=-1), rtol=1e-5, atol=1e-5)
+    assert np.all(np.diff(got, axis=-1) >= 0)
+    mean = SalesForecasterEnsemble(members)(feats)["quantiles"].numpy()
+    assert not np.allclose(mean, got)
+    # Even count: the mean of the two middle members (here: the plain mean of two).
+    pair = SalesForecasterEnsemble(members[:2], combine="median")(feats)["quantiles"].numpy()
+    np.testing.assert_allclose(pair, each[..., :2].mean(-1), rtol=1e-5, atol=1e-5)
+    clone = SalesForecasterEnsemble.from_config(median.get_config())
+    assert clone.combine == "median"
+    with pytest.raises(ValueError, match="combine"):
+        SalesForecasterEnsemble(members, combine="mode")
