@@ -45,6 +45,10 @@ _META = ("session_id", "user_id", "time")
 SHARD_WRITE_OPTIONS = {
     "compression": "none",
     "use_dictionary": ["item_id.list.element", "event_type.list.element"],
+    # Min/max statistics only where a reader could filter on them (the
+    # session start time, the label): on the string and list columns they
+    # cost 30% of a shard's write and nothing reads them.
+    "write_statistics": ["time", "label"],
 }
 # Temporaries between passes: Arrow IPC, uncompressed (written and read once,
 # on this machine: LZ4 cost 4x the write).
@@ -157,10 +161,14 @@ def write_partition(table, path) -> None:
 
 
 def read_partition(path):
-    """A table written by ``write_partition`` (or by ``_PartitionWriter``)."""
+    """A table written by ``write_partition`` (or by ``_PartitionWriter``).
+
+    Memory-mapped: the table's buffers are the file's pages (just written,
+    so in the page cache), not a copy of them.
+    """
     import pyarrow as pa
 
-    with pa.OSFile(os.fspath(path), "rb") as source:
+    with pa.memory_map(os.fspath(path), "r") as source:
         return pa.ipc.open_file(source).read_all()
 
 
