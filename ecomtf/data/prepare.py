@@ -53,11 +53,6 @@ SHARD_WRITE_OPTIONS = {
 # Temporaries between passes: Arrow IPC, uncompressed (written and read once,
 # on this machine: LZ4 cost 4x the write).
 _IPC_OPTIONS = {"compression": None}
-# Pass 1 gathers record batches until each partition would get about this
-# many rows (at most GROUP_ROWS_MAX rows in all) before splitting them by
-# partition: fewer, larger batches in the temporary partition files.
-GROUP_ROWS_PER_PARTITION = 8192
-GROUP_ROWS_MAX = 1 << 20
 # Schema metadata of an examples table: the length T its sequences are padded to.
 _LENGTH_KEY = "ecomtf.max_length"
 
@@ -170,67 +165,6 @@ def read_partition(path):
 
     with pa.memory_map(os.fspath(path), "r") as source:
         return pa.ipc.open_file(source).read_all()
-
-
-class _PieceWriter:
-    """Pass 1 of one piece: its record batches -> one Arrow IPC file per partition.
-
-    Batches are gathered until they hold ``group_rows`` rows, then split by
-    partition at once, so each partition gets one record batch per group
-    instead of one per 16 MB block: with 160 partitions (42M rows) a block
-    gave each partition a slice of about 800 rows, and writing, reading back
-    and concatenating so many small batches cost more per row the more
-    partitions there were (pass 1's partition writes were 9% of ``prepare``'s
-    CPU at 42M rows against 2% at 5M; docs/benchmarks/scale.md). The rows of
-    a partition stay in file order. Memory: one group and its reordered copy
-    (``group_rows`` is at most about 1M rows, ~130 MB of a store's export).
-    """
-
-    def __init__(self, parts, k: int, shards: int, group_rows: int | None = None):
-        self.parts = pathlib.Path(parts)
-        self.k = k
-        self.shards = shards
-        self.group_rows = group_rows if group_rows is not None else min(
-            GROUP_ROWS_PER_PARTITION * shards, GROUP_ROWS_MAX)
-        self.writers = {}
-        self._pending = []
-        self._rows = 0
-
-    def add(self, table) -> None:
-        """Queues one batch's table (``_chunk_table``); writes when a group is full."""
-        if self._pending and table.schema != self._pending[0].schema:
-            self.flush()
-        self._pending.append(table)
-        self._rows += table.num_rows
-        if self._rows >= self.group_rows:
-            self.flush()
-
-    def flush(self) -> None:
-        import pyarrow as pa
-
-        if not self._pending:
-            return
-        table = self._pending[0] if len(self._pending) == 1 else pa.concat_tables(self._pending)
-        self._pending, self._rows = [], 0
-        for s, sub in split_by_partition(table, table.column("user_id"), self.shards):
-            if s not in self.writers:
-                self.writers[s] = _PartitionWriter(
-                    self.parts / f"part-{s:05d}-{self.k:05d}.arrow", sub.schema)
-            self.writers[s].write_table(sub)
-
-    def close(self) -> set:
-        """Writes what is queued (unless an error is on its way), closes the files; their partitions."""
-        try:
-            self.flush()
-        finally:
-            for w in self.writers.values():
-                w.close()
-        return set(self.writers)
-
-    def abort(self) -> set:
-        """Closes the files without writing what is queued (the piece is read again or fails)."""
-        self._pending, self._rows = [], 0
-        return self.close()
 
 
 class _PartitionWriter:
@@ -579,16 +513,19 @@ def read_pieces(events, schema, report: RejectReport, parts, shards: int, runner
         for f in parts.glob("part-*.arrow"):
             f.unlink()
     # One piece: the whole input in this process.
-    writer = _PieceWriter(parts, 0, shards)
+    writers = {}
     try:
         for chunk in iter_event_chunks(events, schema, report, **read_options):
-            writer.add(_chunk_table(chunk))
+            for s, sub in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
+                if s not in writers:
+                    writers[s] = _PartitionWriter(parts / f"part-{s:05d}-00000.arrow", sub.schema)
+                writers[s].write_table(sub)
             if verbose:
                 print(f"read {report.rows_read:,} rows", flush=True)
-    except BaseException:
-        writer.abort()
-        raise
-    return [(0, 0, writer.close())]
+    finally:
+        for w in writers.values():
+            w.close()
+    return [(0, 0, set(writers))]
 
 
 def _read_tails(pieces, results, schema, read_options, parts, shards, reference) -> list:
@@ -653,21 +590,23 @@ def _read_piece(args):
 
     piece, k, schema, read_options, parts, shards, reference = args
     report, tally, state = RejectReport(), _Tally(), {}
-    writer = _PieceWriter(parts, k, shards)
+    writers = {}
     try:
         for chunk in iter_piece_chunks(piece, schema, report, tally, reference=reference,
                                        state=state, **read_options):
             if state.get("quoted"):
                 break  # the caller reads the file in one piece
-            writer.add(_chunk_table(chunk))
+            for s, sub in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
+                if s not in writers:
+                    writers[s] = _PartitionWriter(
+                        pathlib.Path(parts) / f"part-{s:05d}-{k:05d}.arrow", sub.schema)
+                writers[s].write_table(sub)
     except DataValidationError as e:
         state["error"] = str(e)  # the caller reads the input in one piece and raises it
-    except BaseException:
-        writer.abort()
-        raise
-    if state.get("quoted") or state.get("error"):
-        return report, tally, state, writer.abort()  # its files are deleted by the caller
-    return report, tally, state, writer.close()
+    finally:
+        for w in writers.values():
+            w.close()
+    return report, tally, state, set(writers)
 
 
 def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
@@ -748,8 +687,7 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
     run = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]])) \
         if n else np.zeros(0, np.int64)
     first = by_key[run]
-    runs = _session_order(user_rank[first], ts[first], tie[first],
-                          None if suffix is None else suffix.take(pa.array(first)))
+    runs = _session_order(user_rank[first], ts[first], tie[first], suffix, at=first)
     order = by_key[_ranges(run[runs], np.diff(np.append(run, n))[runs])]
 
     if dedupe and n > 1:
@@ -846,13 +784,18 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
     return out, ex_report, time
 
 
-def _session_order(user, start, code, names) -> np.ndarray:
+def _session_order(user, start, code, names, at=None) -> np.ndarray:
     """Sessions sorted by (user, start, session id), given the ids' codes and strings.
 
-    ``names`` (the ids, an Arrow array) are compared only where a user has
-    sessions starting at the same time; ``names=None``: ``code`` already
-    sorts as the ids do.
+    ``names`` (the ids, an Arrow array: session i's id is ``names[i]``, or
+    ``names[at[i]]`` when ``at`` is given) are compared only where a user has
+    sessions starting at the same time, and only those are gathered;
+    ``names=None``: ``code`` already sorts as the ids do.
     """
+    if names is not None and at is not None:
+        import pyarrow as pa
+
+        names = _Gathered(names, at, pa)
     n = len(user)
     if n > 1:
         lo, hi = int(start.min()), int(start.max())
@@ -874,6 +817,17 @@ def _session_order(user, start, code, names) -> np.ndarray:
     rows = order[tied]
     rank[rows] = _arrow_ranks(names.take(pa.array(rows)))
     return np.lexsort((rank, start, user))
+
+
+class _Gathered:
+    """``source.take(at)`` without gathering it: ``take(rows)`` gathers only ``rows``."""
+
+    def __init__(self, source, at, pa):
+        self.source, self.at, self.pa = source, np.asarray(at), pa
+
+    def take(self, rows):
+        rows = rows.to_numpy() if hasattr(rows, "to_numpy") else np.asarray(rows)
+        return self.source.take(self.pa.array(self.at[rows]))
 
 
 def _packed_session_order(packed, code, names) -> np.ndarray:

@@ -88,12 +88,11 @@ def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed,
     """Ties everywhere: one user's sessions starting at the same second, empty
     session ids (gap sessions "~k"), unicode ids, exact duplicates, a purchase
     first in a session; in one process and in a pool of two. ``small``: blocks
-    of about 60 rows, byte ranges of 4 kB, and pass 1's groups of 3 blocks
-    (``_PieceWriter``), so a partition's rows of one group come from several
-    blocks, and a piece ends in a part group."""
+    of about 60 rows and byte ranges of 4 kB, so a partition's rows come from
+    many blocks and pieces."""
     from ecomtf.recipes.purchase import events_to_examples
 
-    groups = []
+    batches = []
     if small:
         from ecomtf.data import event_reader
         from ecomtf.data import prepare
@@ -101,10 +100,9 @@ def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed,
         monkeypatch.setattr(event_reader, "BLOCK_SIZE", 2_000)
         monkeypatch.setattr(event_reader, "PIECE_BYTES", 4_000)
         monkeypatch.setattr(event_reader, "MIN_SPLIT_BYTES", 1_000)
-        monkeypatch.setattr(prepare, "GROUP_ROWS_PER_PARTITION", 50)  # 150 rows a group
-        flush = prepare._PieceWriter.flush
-        monkeypatch.setattr(prepare._PieceWriter, "flush", lambda self: groups.append(
-            len(self._pending)) or flush(self))
+        split = prepare.split_by_partition
+        monkeypatch.setattr(prepare, "split_by_partition", lambda t, *a: batches.append(
+            t.num_rows) or split(t, *a))
 
     rng = np.random.default_rng(seed)
     sessions = ["s1", "s2", "S", "é", "~x", "", " ", "10", "9"]
@@ -149,8 +147,8 @@ def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed,
                 shard = read_examples(f)[2]["session_id"].tolist()
                 members = set(shard)
                 assert shard == [x for x in ref.ids.tolist() if x in members], f
-    if small:  # (seen in this process: workers=1) groups of several blocks
-        assert max(groups) >= 3 and len(groups) >= 3, groups
+    if small:  # (seen in this process: workers=1) many small blocks
+        assert len(batches) >= 8 and max(batches) <= 100, batches
 
 
 def _die(_):
@@ -414,6 +412,12 @@ def test_session_order_packed_and_plain_agree():
         else:
             want = np.lexsort((np.argsort(np.argsort(ids)), start, user))
         assert got.tolist() == want.tolist()
-    huge = start.astype(np.int64) * (1 << 45)  # does not pack: the lexsort path
-    assert prepare._session_order(user, huge, code, None).tolist() == \
-        np.lexsort((code, huge, user)).tolist()
+        huge = start.astype(np.int64) * (1 << 45)  # does not pack: the lexsort path
+        assert prepare._session_order(user, huge, code, got_names).tolist() == want.tolist()
+        if got_names is not None:
+            # The ids gathered lazily from the rows' column (session i's id at row at[i]).
+            rows = pa.array(ids[::-1])
+            at = n - 1 - np.arange(n)
+            for t in (start, huge):
+                assert prepare._session_order(user, t, code, rows, at=at).tolist() == \
+                    want.tolist()
