@@ -4,9 +4,10 @@ import pathlib
 
 from benchmarks.run_all import BENCHMARKS
 
-# Not benchmarks: shared code, and prepare_profile (a CPU profile of one
-# `prepare` run on a file that benchmarks.scale wrote; it takes that file).
-HELPERS = {"__init__", "common", "run_all", "text_common", "prepare_profile"}
+# Not benchmarks: shared code, and prepare_profile / prepare_spy (CPU profiles
+# of one `prepare` run on a file that benchmarks.scale wrote; they take that
+# file, and prepare_spy needs py-spy, which is not a dependency).
+HELPERS = {"__init__", "common", "run_all", "text_common", "prepare_profile", "prepare_spy"}
 
 
 def test_run_all_lists_every_benchmark_module():

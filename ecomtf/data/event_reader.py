@@ -1121,11 +1121,22 @@ def _read_ahead(reader, invalid):
 def _min_len(column, current):
     import pyarrow.compute as pc
 
-    lengths = pc.utf8_length(pc.utf8_trim_whitespace(column))
-    lengths = lengths.filter(pc.greater(lengths, 0))
-    if not len(lengths):
-        return current
-    m = pc.min(lengths).as_py()
+    trimmed = _trimmed(column)
+    bufs = _string_buffers(trimmed)
+    if bufs is not None and (len(bufs[1]) == 0 or int(bufs[1].max()) < 0x80):
+        # ASCII text (an export's prices): a value's bytes are its code
+        # points, so the lengths come from the offsets.
+        lengths = np.diff(bufs[0])
+        lengths = lengths[lengths > 0]
+        if not len(lengths):
+            return current
+        m = int(lengths.min())
+    else:
+        lengths = pc.utf8_length(trimmed)
+        lengths = lengths.filter(pc.greater(lengths, 0))
+        if not len(lengths):
+            return current
+        m = pc.min(lengths).as_py()
     return m if current is None else min(m, current)
 
 
@@ -1385,11 +1396,11 @@ def _parse_numbers(a):
         bad = ~empty & ~np.isfinite(value)
         return np.where(bad, np.nan, value), bad, empty
     a = a.fill_null("")
-    empty = (pc.utf8_length(a).to_numpy(zero_copy_only=False) == 0)
+    empty = _empty(a)
     value = np.full(n, np.nan)
     idx = np.flatnonzero(~empty)
     if len(idx):
-        sub = a.filter(pa.array(~empty))
+        sub = a.filter(pa.array(~empty)) if len(idx) < n else a  # no copy when none is empty
         try:
             value[idx] = pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid:

@@ -82,12 +82,27 @@ def test_prepare_counts_rejects_like_the_reader(tmp_path):
     assert m["counts"]["rows_read"] == 27
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed):
+@pytest.mark.parametrize("seed,small", [(0, False), (1, False), (2, True)])
+def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed, small,
+                                                                 monkeypatch):
     """Ties everywhere: one user's sessions starting at the same second, empty
     session ids (gap sessions "~k"), unicode ids, exact duplicates, a purchase
-    first in a session; in one process and in a pool of two."""
+    first in a session; in one process and in a pool of two. ``small``: blocks
+    of about 60 rows and byte ranges of 4 kB, so a partition's rows come from
+    many blocks and pieces."""
     from ecomtf.recipes.purchase import events_to_examples
+
+    batches = []
+    if small:
+        from ecomtf.data import event_reader
+        from ecomtf.data import prepare
+
+        monkeypatch.setattr(event_reader, "BLOCK_SIZE", 2_000)
+        monkeypatch.setattr(event_reader, "PIECE_BYTES", 4_000)
+        monkeypatch.setattr(event_reader, "MIN_SPLIT_BYTES", 1_000)
+        split = prepare.split_by_partition
+        monkeypatch.setattr(prepare, "split_by_partition", lambda t, *a: batches.append(
+            t.num_rows) or split(t, *a))
 
     rng = np.random.default_rng(seed)
     sessions = ["s1", "s2", "S", "é", "~x", "", " ", "10", "9"]
@@ -108,6 +123,16 @@ def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed)
         out = tmp_path / f"prep{workers}"
         m = prepare_purchase(path, SCHEMA, out, shards=3, max_length=3, workers=workers)
         assert m["reject_report"]["rejected"] == dict(report.rejected)
+        # The same examples (rows and line numbers; duplicates are listed in
+        # partition order, so compared as sets, when all of them are shown).
+        got, ref_ex = m["reject_report"]["examples"], report.to_dict()["examples"]
+        assert sorted(got) == sorted(ref_ex)
+        for reason in got:
+            if reason != "duplicate":
+                assert got[reason] == ref_ex[reason], reason
+            elif len(got[reason]) == report.rejected[reason]:
+                key = lambda e: e["line"]  # noqa: E731
+                assert sorted(got[reason], key=key) == sorted(ref_ex[reason], key=key)
         assert m["counts"]["rows_kept"] == report.rows_kept == len(log)
         for split, ref in (("train", data.train), ("test", data.test)):
             feats, labels, sessions_ = _gather(out, split)
@@ -122,6 +147,8 @@ def test_prepare_matches_the_in_memory_path_on_tied_and_odd_logs(tmp_path, seed)
                 shard = read_examples(f)[2]["session_id"].tolist()
                 members = set(shard)
                 assert shard == [x for x in ref.ids.tolist() if x in members], f
+    if small:  # (seen in this process: workers=1) many small blocks
+        assert len(batches) >= 8 and max(batches) <= 100, batches
 
 
 def _die(_):
@@ -360,3 +387,37 @@ def test_an_error_in_a_later_range_names_the_files_row(tmp_path, small_pieces):
         messages.append(str(e.value))
     assert messages[0] == messages[1]
     assert "cannot decode as utf-8" in messages[0]
+
+
+
+def test_session_order_packed_and_plain_agree():
+    """Sessions by (user, start, id): the packed-key sort (with its runs of
+    tied starts put in order by code or by id) gives the three-key lexsort's
+    order, and falls back to it when the key would not fit in 64 bits."""
+    import pyarrow as pa
+
+    from ecomtf.data import prepare
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    user = rng.integers(0, 40, n)
+    start = rng.integers(0, 25, n) * 1000 - 7000  # many ties, negative times
+    ids = np.array([f"s{i}" for i in rng.permutation(n)])
+    code = rng.permutation(n)
+    names = pa.array(ids)
+    for got_names in (None, names):
+        got = prepare._session_order(user, start, code, got_names)
+        if got_names is None:
+            want = np.lexsort((code, start, user))
+        else:
+            want = np.lexsort((np.argsort(np.argsort(ids)), start, user))
+        assert got.tolist() == want.tolist()
+        huge = start.astype(np.int64) * (1 << 45)  # does not pack: the lexsort path
+        assert prepare._session_order(user, huge, code, got_names).tolist() == want.tolist()
+        if got_names is not None:
+            # The ids gathered lazily from the rows' column (session i's id at row at[i]).
+            rows = pa.array(ids[::-1])
+            at = n - 1 - np.arange(n)
+            for t in (start, huge):
+                assert prepare._session_order(user, t, code, rows, at=at).tolist() == \
+                    want.tolist()

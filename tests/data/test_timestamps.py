@@ -216,3 +216,38 @@ def test_fixed_width_times_read_at_fixed_positions_agree_with_the_general_path(
     np.testing.assert_array_equal(fast[1], general[1])
     np.testing.assert_array_equal(fast[0][fast[1]], general[0][general[1]])
     assert 0.3 < fast[1].mean() < 0.95
+
+
+@pytest.mark.parametrize("sep,suffix,zone", [(" ", " UTC", "UTC"), ("T", "Z", "UTC"),
+                                             (" ", "", "Europe/Berlin"), ("T", "", "UTC")])
+def test_fixed_width_times_all_valid_take_arrows_cast_and_agree(monkeypatch, sep, suffix, zone):
+    """Every row valid (an export's usual column): Arrow's cast parses them in
+    one call, with the instants of the digits path and of the general path
+    (leap days, years outside the digits path's 1900-2199 table, DST)."""
+    import pyarrow as pa
+
+    from ecomtf.data import timestamps
+
+    rng = np.random.default_rng(1)
+    n = 4000
+    y = rng.integers(1850, 2250, n)
+    m, d = rng.integers(1, 13, n), rng.integers(1, 29, n)
+    h, mi, s = rng.integers(0, 24, n), rng.integers(0, 60, n), rng.integers(0, 60, n)
+    y[:40], m[:40], d[:40] = [2000, 2024, 1904, 2196] * 10, 2, 29  # leap days
+    m[40:80], d[40:80], h[40:80] = 3, 31, 2  # the night clocks go forward in Berlin
+    text = [f"{a:04d}-{b:02d}-{c:02d}{sep}{e:02d}:{f:02d}:{g:02d}{suffix}"
+            for a, b, c, e, f, g in zip(y, m, d, h, mi, s)]
+    values = pa.array(text)
+    calls = []
+    arrow = timestamps._fixed_width_arrow
+    monkeypatch.setattr(timestamps, "_fixed_width_arrow",
+                        lambda *a: calls.append(1) or arrow(*a))
+    fast = timestamps.parse_timestamps_arrow(values, "auto", zone)
+    assert calls and fast[1].all()
+    monkeypatch.setattr(timestamps, "_fixed_width_arrow", lambda *a: None)
+    digits = timestamps.parse_timestamps_arrow(values, "auto", zone)
+    monkeypatch.setattr(timestamps, "_fixed_width_iso", lambda *a: None)
+    general = timestamps.parse_timestamps_arrow(values, "auto", zone)
+    for other in (digits, general):
+        np.testing.assert_array_equal(fast[1], other[1])
+        np.testing.assert_array_equal(fast[0], other[0])
