@@ -92,6 +92,8 @@ SESSION_CONFIGS = {
     "sk100_h5": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 100, "session_knn_history": 5},
     "sk100_h20": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 100, "session_knn_history": 20},
     "sk100_nonb": {**SESSION_MODEL, "session_knn": 100},
+    "sk100_nonb_div": {**SESSION_MODEL, "session_knn": 100, "session_knn_length_power": 1.0},
+    "sk100_div": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 100, "session_knn_length_power": 1.0},
 }
 
 

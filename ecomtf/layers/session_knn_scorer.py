@@ -15,8 +15,10 @@ class SessionKnnScorer(tf.keras.layers.Layer):
     query weigh ``exp(log_weight[d])`` at ``d`` steps back (learned, starting
     at V-SKNN's linear decay); a stored session's similarity is the sum of
     the weights of the query items it holds; the ``k`` most similar stored
-    sessions vote for each of their items with their similarity, and the
-    votes, normalized to sum to one, are a distribution over the catalog. A
+    sessions vote for each of their items with their similarity (divided by
+    the session's number of distinct items to the power ``length_power``: 0
+    is V-SKNN, 1 lets each neighbour spread its similarity over its items),
+    and the votes, normalized to sum to one, are a distribution over the catalog. A
     learned gate ``g(h)`` on the query state gives that distribution its
     mass in the recommender's softmax next to the explore, copy and
     neighbour terms: ``P(item) ∝ ... + exp(g(h)) * votes_item / sum(votes)``.
@@ -47,6 +49,8 @@ class SessionKnnScorer(tf.keras.layers.Layer):
         k: most similar sessions that vote.
         history: most recent query steps that weigh in the similarity.
         offset: added to the log gate when scoring.
+        length_power: a neighbour's vote per item is its similarity over its
+            distinct item count to this power.
 
     Call arguments (``catalog_log_mass``):
         query: float ``[batch, dim]`` state after the last step.
@@ -61,7 +65,7 @@ class SessionKnnScorer(tf.keras.layers.Layer):
     """
 
     def __init__(self, num_items: int, num_sessions: int, length: int, postings: int, k: int = 100,
-                 history: int = 10, offset: float = 0.0, **kwargs):
+                 history: int = 10, offset: float = 0.0, length_power: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.num_items = int(num_items)
         self.num_sessions = int(num_sessions)
@@ -70,6 +74,7 @@ class SessionKnnScorer(tf.keras.layers.Layer):
         self.k = int(k)
         self.history = int(history)
         self.offset = float(offset)
+        self.length_power = float(length_power)
         self.gate = tf.keras.layers.Dense(1, name="gate")
 
     def build(self, input_shape=None):
@@ -116,6 +121,14 @@ class SessionKnnScorer(tf.keras.layers.Layer):
         top = tf.math.top_k(sim, k=min(self.k, self.num_sessions))
         return top.indices, top.values
 
+    def _item_votes(self, sims, items):
+        """Vote ``[..., k, length]`` of each neighbour's items: its similarity over its size to ``length_power``."""
+        real = tf.cast(items >= 0, tf.float32)
+        if self.length_power:
+            size = tf.maximum(tf.reduce_sum(real, axis=-1), 1.0)  # [..., k]
+            sims = sims * tf.exp(-self.length_power * tf.math.log(size))
+        return tf.expand_dims(sims, -1) * real
+
     def _back(self, cols):
         batch = tf.shape(cols)[0]
         padded = tf.concat([tf.fill([batch, self.history], -1), tf.cast(cols, tf.int32)], axis=1)
@@ -127,7 +140,7 @@ class SessionKnnScorer(tf.keras.layers.Layer):
             self.build()
         ids, sims = self._neighbors(self._back(cols))
         items = tf.gather(self.session_items, ids)  # [batch, k, length]
-        w = tf.expand_dims(sims, -1) * tf.cast(items >= 0, tf.float32)
+        w = self._item_votes(sims, items)
         batch, width = tf.shape(items)[0], tf.shape(items)[1] * self.length
         rows = tf.tile(tf.expand_dims(tf.range(batch), 1), [1, width])
         index = tf.stack([rows, tf.reshape(tf.maximum(items, 0), [batch, -1])], axis=-1)
@@ -160,7 +173,7 @@ class SessionKnnScorer(tf.keras.layers.Layer):
             own = tf.boolean_mask(tf.tile(tf.cast(own, tf.int32)[:, None], [1, steps]), valid)
         ids, sims = self._neighbors(back, own)
         items = tf.gather(self.session_items, ids)  # [positions, k, length]
-        w = tf.expand_dims(sims, -1) * tf.cast(items >= 0, tf.float32)
+        w = self._item_votes(sims, items)
         total = tf.reduce_sum(w, axis=[1, 2])
         hit = tf.reduce_sum(w * tf.cast(tf.equal(items, labels[:, None, None]), tf.float32), axis=[1, 2])
         gate = self.gate(states)[:, 0]
@@ -171,6 +184,7 @@ class SessionKnnScorer(tf.keras.layers.Layer):
         config = super().get_config()
         config.update({"num_items": self.num_items, "num_sessions": self.num_sessions, "length": self.length,
                        "postings": self.postings, "k": self.k, "history": self.history,
-                       "offset": float(self.serving_offset.numpy()) if self.built else self.offset})
+                       "offset": float(self.serving_offset.numpy()) if self.built else self.offset,
+                       "length_power": self.length_power})
         return config
 

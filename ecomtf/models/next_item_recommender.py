@@ -123,6 +123,8 @@ class NextItemRecommender(tf.keras.Model):
         session_knn_history: most recent steps that weigh in the similarity.
         session_knn_offset: added to the session-kNN gate when scoring, not
             in training (``SessionKnnScorer``); choose it on validation data.
+        session_knn_length_power: a stored sequence's vote per item is its
+            similarity over its distinct item count to this power (0: V-SKNN).
         session_knn_sessions, session_knn_length, session_knn_postings: the
             store's shape (sequences, distinct items kept per sequence,
             sequences listed per item); ``from_sequences`` sets them from the
@@ -178,6 +180,7 @@ class NextItemRecommender(tf.keras.Model):
         session_knn: int = 0,
         session_knn_history: int = 10,
         session_knn_offset: float = 0.0,
+        session_knn_length_power: float = 0.0,
         session_knn_sessions: int = 1,
         session_knn_length: int = 1,
         session_knn_postings: int = 1,
@@ -217,6 +220,7 @@ class NextItemRecommender(tf.keras.Model):
         self.session_knn = int(session_knn)
         self.session_knn_history = int(session_knn_history)
         self.session_knn_offset = float(session_knn_offset)
+        self.session_knn_length_power = float(session_knn_length_power)
         self.session_knn_sessions = int(session_knn_sessions)
         self.session_knn_length = int(session_knn_length)
         self.session_knn_postings = int(session_knn_postings)
@@ -264,7 +268,8 @@ class NextItemRecommender(tf.keras.Model):
         if self.session_knn:
             self.session_knn_scorer = SessionKnnScorer(
                 self.num_items, self.session_knn_sessions, self.session_knn_length, self.session_knn_postings,
-                self.session_knn, self.session_knn_history, self.session_knn_offset, name="session_knn_scorer")
+                self.session_knn, self.session_knn_history, self.session_knn_offset,
+                self.session_knn_length_power, name="session_knn_scorer")
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         #: Training setting, not part of the config: when set, the loss is the
         #: sum over positions divided by this (see ``next_item_loss``).
@@ -705,6 +710,7 @@ class NextItemRecommender(tf.keras.Model):
             "session_knn_offset": (float(self.session_knn_scorer.serving_offset.numpy())
                                    if self.session_knn and self.session_knn_scorer.built
                                    else self.session_knn_offset),
+            "session_knn_length_power": self.session_knn_length_power,
             "session_knn_sessions": self.session_knn_sessions,
             "session_knn_length": self.session_knn_length,
             "session_knn_postings": self.session_knn_postings,

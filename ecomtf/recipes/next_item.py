@@ -538,6 +538,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--session-knn", type=int, default=0,
                    help="session-kNN component: the K training sequences most like the query's recent "
                         "items vote for their items (V-SKNN, the sequences carried in the graph; 0: off)")
+    m.add_argument("--session-knn-offset", type=float, default=0.0,
+                   help="added to the session-kNN gate when scoring, not in training (choose it on validation "
+                        "data: the gate is learned next to a catalog head that has seen the training targets)")
+    m.add_argument("--session-knn-length-power", type=float, default=0.0,
+                   help="a stored sequence's vote per item is its similarity over its distinct item count to "
+                        "this power (0: V-SKNN; 1: each sequence spreads its similarity over its items)")
     m.add_argument("--min-item-count", type=int, default=1,
                    help="items seen fewer times share the OOV bucket")
     m.add_argument("--epochs", type=int, default=30)
@@ -599,6 +605,7 @@ def train_from_args(args) -> pathlib.Path:
         use_event_types=not args.no_event_types, use_time_gaps=not args.no_time_gaps,
         repeat=not (args.no_repeat or args.exclude_seen),
         neighbors=args.neighbors, neighbor_window=args.neighbor_window, session_knn=args.session_knn,
+        session_knn_offset=args.session_knn_offset, session_knn_length_power=args.session_knn_length_power,
     )
     info = {"data": data.description}
     if args.warm_start:

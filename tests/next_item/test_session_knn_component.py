@@ -52,6 +52,22 @@ def test_votes_are_v_sknn_of_the_stored_sessions():
             assert mass[j] == MASKED
 
 
+@pytest.mark.parametrize("power", [0.0, 1.0])
+def test_length_power_divides_a_neighbours_vote_by_its_size(power):
+    scorer = SessionKnnScorer(num_items=len(ITEMS), num_sessions=4, length=4, postings=2, k=2, history=2,
+                              length_power=power)
+    scorer.set_sessions(*session_store(TRAIN, ITEMS, 4, 4, 2))
+    # Query i2 then i3 (weights 1/2, 1): stored sequence 0 {i1,i2,i3} 1.5, 1 {i3..i6} 1, 2 {i2,i7} 0.5.
+    mass = scorer.catalog_log_mass(tf.zeros([1, 4]), tf.constant([[ITEMS.index("i2"), ITEMS.index("i3")]]))
+    share = np.exp(mass.numpy()[0] - float(scorer.gate.bias.numpy()[0]))
+    size0, size1 = (3.0, 4.0) if power else (1.0, 1.0)
+    want = {"i1": 1.5 / size0, "i2": 1.5 / size0, "i3": 1.5 / size0 + 1 / size1, "i4": 1 / size1,
+            "i5": 1 / size1, "i6": 1 / size1}
+    total = sum(want.values())
+    assert {ITEMS[j]: round(float(x), 5) for j, x in enumerate(share) if x > 1e-9} == {
+        k: round(v / total, 5) for k, v in want.items()}
+
+
 @pytest.mark.parametrize("neighbors", [0, 3])
 def test_scores_are_the_training_softmax(neighbors):
     """softmax(call) at the last step is exp(-loss) of that step's target, session-kNN mass included."""
@@ -162,10 +178,12 @@ def test_console_trains_with_session_knn_and_refuses_a_negative_k(tmp_path, caps
     data = write_csv(cyclic_log(n_users=30), tmp_path / "events.csv")
     run = tmp_path / "run"
     assert main(["train", "next-item", "--data", str(data), "--timestamp-format", "unix_ms", "--max-len", "8",
-                 "--dim", "8", "--blocks", "1", "--epochs", "1", "--session-knn", "5", "--out", str(run)]) == 0
+                 "--dim", "8", "--blocks", "1", "--epochs", "1", "--session-knn", "5", "--session-knn-offset", "2",
+                 "--session-knn-length-power", "1", "--out", str(run)]) == 0
     capsys.readouterr()
     config = json.loads((run / "config.json").read_text())
     assert config["session_knn"] == 5 and config["session_knn_sessions"] >= 20
+    assert config["session_knn_offset"] == 2.0 and config["session_knn_length_power"] == 1.0
     bad = ecomtf("train", "next-item", "--data", data, "--session-knn", "-1", "--out", tmp_path / "bad")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1] == "ecomtf: error: --session-knn must be >= 0"
