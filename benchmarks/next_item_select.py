@@ -130,10 +130,17 @@ def taobao(args):
         every = kwargs.pop("eval_every", 10)
         model, m = next_item.train(data, epochs=args.epochs or 20, eval_every=every, patience=3, verbose=0,
                                    seed=args.seed, evaluate_test=False, **kwargs)
-        scores = next_item.score_histories(model, data.validation.histories, data.catalog)
-        rows.append({"model": f"ours: {name}, seed {args.seed}", **_figures(scores, data, data.validation, "user"),
-                     "best epoch": m.get("best_epoch"), "train CPU s": m["train_cpu_seconds"]})
-        print(rows[-1], flush=True)
+        offsets = [float(x) for x in args.neighbor_offsets.split(",")] if args.neighbor_offsets else [None]
+        for o in offsets if kwargs.get("neighbors") else [None]:
+            label = f"ours: {name}"
+            if o is not None:  # the neighbour gate's serving offset: a Python constant, so retrace
+                model.neighbor_scorer.offset = o
+                model.predict_function = None
+                label += f", neighbour offset {o:g}"
+            scores = next_item.score_histories(model, data.validation.histories, data.catalog)
+            rows.append({"model": f"{label}, seed {args.seed}", **_figures(scores, data, data.validation, "user"),
+                         "best epoch": m.get("best_epoch"), "train CPU s": m["train_cpu_seconds"]})
+            print(rows[-1], flush=True)
     print_table("Taobao validation items (second-to-last event per user), full ranking, nothing excluded",
                 rows)
 
@@ -210,6 +217,9 @@ def main(argv=None):
     parser.add_argument("--configs", default="base")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--neighbor-offsets", default="",
+                        help="Taobao: neighbour-gate serving offsets scored for each config with neighbours "
+                             "(default: the config's own)")
     parser.add_argument("--offsets", default="",
                         help="DIGINETICA: session-kNN serving offsets scored for each config that has the "
                              "component (default: the config's own)")

@@ -118,6 +118,8 @@ class NextItemRecommender(tf.keras.Model):
         neighbor_folds: cross-fitted training tables (see ``fit_neighbors``;
             10 was better than 2 or 4 on the validation cases of both Taobao
             and DIGINETICA, 20 no better).
+        neighbor_offset: added to the neighbour gate when scoring, not in
+            training (``NeighborScorer``); choose it on validation data.
         session_knn: most similar stored sequences that vote in the
             session-kNN component (0: off).
         session_knn_history: most recent steps that weigh in the similarity.
@@ -177,6 +179,7 @@ class NextItemRecommender(tf.keras.Model):
         neighbor_decay: float = 0.8,
         neighbor_window: int = 10,
         neighbor_folds: int = 10,
+        neighbor_offset: float = 0.0,
         session_knn: int = 0,
         session_knn_history: int = 10,
         session_knn_offset: float = 0.0,
@@ -217,6 +220,7 @@ class NextItemRecommender(tf.keras.Model):
         self.neighbor_decay = float(neighbor_decay)
         self.neighbor_window = int(neighbor_window)
         self.neighbor_folds = int(neighbor_folds)
+        self.neighbor_offset = float(neighbor_offset)
         self.session_knn = int(session_knn)
         self.session_knn_history = int(session_knn_history)
         self.session_knn_offset = float(session_knn_offset)
@@ -264,7 +268,7 @@ class NextItemRecommender(tf.keras.Model):
                                                 name="repeat_pointer")
         if self.neighbors:
             self.neighbor_scorer = NeighborScorer(self.num_items, self.neighbors, self.neighbor_history,
-                                                  self.neighbor_decay, name="neighbor_scorer")
+                                                  self.neighbor_decay, self.neighbor_offset, name="neighbor_scorer")
         if self.session_knn:
             self.session_knn_scorer = SessionKnnScorer(
                 self.num_items, self.session_knn_sessions, self.session_knn_length, self.session_knn_postings,
@@ -705,6 +709,7 @@ class NextItemRecommender(tf.keras.Model):
             "neighbor_decay": self.neighbor_decay,
             "neighbor_window": self.neighbor_window,
             "neighbor_folds": self.neighbor_folds,
+            "neighbor_offset": self.neighbor_scorer.offset if self.neighbors else self.neighbor_offset,
             "session_knn": self.session_knn,
             "session_knn_history": self.session_knn_history,
             "session_knn_offset": (float(self.session_knn_scorer.serving_offset.numpy())
