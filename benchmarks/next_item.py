@@ -259,7 +259,9 @@ TAOBAO_MODEL = dict(embedding_dim=64, max_len=100, num_blocks=2, dropout=0.3, mi
                     repeat_item_keys=False)
 # Session 5, also chosen on the validation item: the neighbour component, 50 neighbours of a
 # co-occurrence window of 3 steps, 10 cross-fitting folds (docs/benchmarks/next_item.md, session 5).
-TAOBAO_NEIGHBORS = dict(neighbors=50, neighbor_window=3, neighbor_folds=10)
+# Session 6, also on the validation item: the neighbour gate's serving offset 4 (of 0-4; one training
+# scored at each offset, next_item_select --neighbor-offsets 0,1,2,3,4).
+TAOBAO_NEIGHBORS = dict(neighbors=50, neighbor_window=3, neighbor_folds=10, neighbor_offset=4.0)
 
 
 # Chosen on validation sessions (the 7 days before the test cut-off; benchmarks/next_item_select.py).
