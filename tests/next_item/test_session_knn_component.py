@@ -139,6 +139,7 @@ def test_a_grown_model_keeps_the_store_and_new_items_have_no_sessions():
     assert grown({"item_id": tf.constant([["i1", "n1"]])}).shape == (1, model.num_items + 2)
 
 
+@pytest.mark.slow  # two trainings on 400 users: benchmark-sized for the default run's budget
 def test_recovers_planted_cooccurrence_of_the_simulated_shop():
     """Views of the simulated shop are followed by a fixed partner item (the planted pairs of the
     neighbour test). With the stored sequences the model ranks better than the same model without
