@@ -535,6 +535,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "training split and carried in the graph (0: off)")
     m.add_argument("--neighbor-window", type=int, default=10,
                    help="steps apart that count as co-occurring, for --neighbors")
+    m.add_argument("--neighbor-offset", type=float, default=0.0,
+                   help="added to the neighbour gate when scoring, not in training (choose it on validation data)")
     m.add_argument("--session-knn", type=int, default=0,
                    help="session-kNN component: the K training sequences most like the query's recent "
                         "items vote for their items (V-SKNN, the sequences carried in the graph; 0: off)")
@@ -604,7 +606,8 @@ def train_from_args(args) -> pathlib.Path:
         dropout=args.dropout, loss=args.loss, num_sampled=args.num_sampled,
         use_event_types=not args.no_event_types, use_time_gaps=not args.no_time_gaps,
         repeat=not (args.no_repeat or args.exclude_seen),
-        neighbors=args.neighbors, neighbor_window=args.neighbor_window, session_knn=args.session_knn,
+        neighbors=args.neighbors, neighbor_window=args.neighbor_window, neighbor_offset=args.neighbor_offset,
+        session_knn=args.session_knn,
         session_knn_offset=args.session_knn_offset, session_knn_length_power=args.session_knn_length_power,
     )
     info = {"data": data.description}

@@ -180,11 +180,13 @@ def test_console_trains_with_session_knn_and_refuses_a_negative_k(tmp_path, caps
     run = tmp_path / "run"
     assert main(["train", "next-item", "--data", str(data), "--timestamp-format", "unix_ms", "--max-len", "8",
                  "--dim", "8", "--blocks", "1", "--epochs", "1", "--session-knn", "5", "--session-knn-offset", "2",
-                 "--session-knn-length-power", "1", "--out", str(run)]) == 0
+                 "--session-knn-length-power", "1", "--neighbors", "2", "--neighbor-offset", "1.5",
+                 "--out", str(run)]) == 0
     capsys.readouterr()
     config = json.loads((run / "config.json").read_text())
     assert config["session_knn"] == 5 and config["session_knn_sessions"] >= 20
     assert config["session_knn_offset"] == 2.0 and config["session_knn_length_power"] == 1.0
+    assert config["neighbors"] == 2 and config["neighbor_offset"] == 1.5
     bad = ecomtf("train", "next-item", "--data", data, "--session-knn", "-1", "--out", tmp_path / "bad")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1] == "ecomtf: error: --session-knn must be >= 0"
