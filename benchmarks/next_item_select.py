@@ -95,6 +95,10 @@ SESSION_CONFIGS = {
     "sk100_nonb": {**SESSION_MODEL, "session_knn": 100},
     "sk100_nonb_div": {**SESSION_MODEL, "session_knn": 100, "session_knn_length_power": 1.0},
     "sk100_div": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 100, "session_knn_length_power": 1.0},
+    "sk100_nonb_div_h5": {**SESSION_MODEL, "session_knn": 100, "session_knn_length_power": 1.0,
+                          "session_knn_history": 5},
+    "sk100_nonb_div_h20": {**SESSION_MODEL, "session_knn": 100, "session_knn_length_power": 1.0,
+                           "session_knn_history": 20},
     # The benchmark's setting (offset 2 and 15 epochs, chosen with this script: --epochs 15).
     "session_chosen": {**SESSION_MODEL, **SESSION_KNN},
 }
