@@ -23,6 +23,8 @@ from benchmarks.common import machine
 from benchmarks.common import print_table
 from benchmarks.common import shared_data
 from benchmarks.next_item import SESSION_MODEL
+from benchmarks.next_item import SESSION_KNN
+from benchmarks.next_item import SESSION_NEIGHBORS
 from benchmarks.next_item import TAOBAO_MODEL
 from ecomtf.recipes import next_item
 
@@ -82,6 +84,23 @@ SESSION_CONFIGS = {
     "nb50_f2": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 2},
     "nb50_f20": {**SESSION_MODEL, "neighbors": 50, "neighbor_folds": 20},
     "nb50_w3_f10": {**SESSION_MODEL, "neighbors": 50, "neighbor_window": 3, "neighbor_folds": 10},
+    # Session 6: the session-kNN component (V-SKNN over the stored training sessions, in the graph)
+    # on session 5's chosen settings (neighbour component included unless "nonb").
+    "nb_chosen": {**SESSION_MODEL, **SESSION_NEIGHBORS},
+    "sk100": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 100},
+    "sk50": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 50},
+    "sk200": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 200},
+    "sk100_h5": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 100, "session_knn_history": 5},
+    "sk100_h20": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 100, "session_knn_history": 20},
+    "sk100_nonb": {**SESSION_MODEL, "session_knn": 100},
+    "sk100_nonb_div": {**SESSION_MODEL, "session_knn": 100, "session_knn_length_power": 1.0},
+    "sk100_div": {**SESSION_MODEL, **SESSION_NEIGHBORS, "session_knn": 100, "session_knn_length_power": 1.0},
+    "sk100_nonb_div_h5": {**SESSION_MODEL, "session_knn": 100, "session_knn_length_power": 1.0,
+                          "session_knn_history": 5},
+    "sk100_nonb_div_h20": {**SESSION_MODEL, "session_knn": 100, "session_knn_length_power": 1.0,
+                           "session_knn_history": 20},
+    # The benchmark's setting (offset 2 and 15 epochs, chosen with this script: --epochs 15).
+    "session_chosen": {**SESSION_MODEL, **SESSION_KNN},
 }
 
 
@@ -115,22 +134,36 @@ def taobao(args):
         every = kwargs.pop("eval_every", 10)
         model, m = next_item.train(data, epochs=args.epochs or 20, eval_every=every, patience=3, verbose=0,
                                    seed=args.seed, evaluate_test=False, **kwargs)
-        scores = next_item.score_histories(model, data.validation.histories, data.catalog)
-        rows.append({"model": f"ours: {name}, seed {args.seed}", **_figures(scores, data, data.validation, "user"),
-                     "best epoch": m.get("best_epoch"), "train CPU s": m["train_cpu_seconds"]})
-        print(rows[-1], flush=True)
+        offsets = [float(x) for x in args.neighbor_offsets.split(",")] if args.neighbor_offsets else [None]
+        for o in offsets if kwargs.get("neighbors") else [None]:
+            label = f"ours: {name}"
+            if o is not None:  # the neighbour gate's serving offset: a Python constant, so retrace
+                model.neighbor_scorer.offset = o
+                model.predict_function = None
+                label += f", neighbour offset {o:g}"
+            scores = next_item.score_histories(model, data.validation.histories, data.catalog)
+            rows.append({"model": f"{label}, seed {args.seed}", **_figures(scores, data, data.validation, "user"),
+                         "best epoch": m.get("best_epoch"), "train CPU s": m["train_cpu_seconds"]})
+            print(rows[-1], flush=True)
     print_table("Taobao validation items (second-to-last event per user), full ranking, nothing excluded",
                 rows)
 
 
-def diginetica_validation(test_days: float = 7.0):
-    """The DIGINETICA benchmark's training sessions, split again: (train, validation) data."""
+def diginetica_validation(test_days: float = 7.0, window: int = 1):
+    """The DIGINETICA benchmark's training sessions, split again: (train, validation) data.
+
+    ``window`` 1 validates on the 7 days before the test cut-off; window 2 on the 7 days
+    before those (trained on what came earlier), and so on.
+    """
     from ecomtf.data import next_item_pipeline as nip
     from ecomtf.datasets import load_diginetica
 
     log, _ = load_diginetica(shared_data("diginetica-sample"))
     data = next_item.prepare(log, by="session", test_days=7)
-    split = nip.session_split(data.train, test_days=test_days)
+    train = data.train
+    for _ in range(window - 1):
+        train = nip.session_split(train, test_days=test_days).train
+    split = nip.session_split(train, test_days=test_days)
     inner = dataclasses.replace(data, train=split.train, test=split.test,
                                 description=f"{len(split.train):,} train sessions, "
                                             f"{len(split.test_sessions):,} validation sessions "
@@ -139,18 +172,47 @@ def diginetica_validation(test_days: float = 7.0):
 
 
 def diginetica(args):
-    data = diginetica_validation()
-    print(data.description)
-    rows = _validation_rows(data, data.test, "session")
+    from ecomtf.evaluation import ranking_metrics as rm
+
+    windows = [diginetica_validation(window=w) for w in range(1, args.windows + 1)]
+    for w, data in enumerate(windows, 1):
+        print(f"window {w}: {data.description}")
+
+    def add(name, per_window, **extra):
+        pooled = np.concatenate(per_window)
+        row = {"model": name, "Recall@20": rm.recall(pooled, 20), "MRR@20": rm.mrr(pooled, 20)}
+        if len(per_window) > 1:
+            row.update({f"R@20 w{w}": rm.recall(r, 20) for w, r in enumerate(per_window, 1)})
+        rows.append({**row, **extra})
+        print(rows[-1], flush=True)
+
+    rows = []
+    for name in next_item.BASELINES:
+        per_window = []
+        for data in windows:
+            base = next_item.make_baseline(name).fit(data.train.item_ids)
+            scores = base.score(data.test.histories.item_ids, data.catalog)
+            per_window.append(next_item.case_ranks(scores, data.test, data.catalog, by="session"))
+        add(name, per_window)
+    offsets = [float(x) for x in args.offsets.split(",")] if args.offsets else [None]
     for name in args.configs.split(","):
         kwargs = SESSION_CONFIGS[name]
-        model, m = next_item.train(data, epochs=args.epochs or 30, verbose=0, seed=args.seed,
-                                   evaluate_test=False, baselines=False, **kwargs)
-        scores = next_item.score_histories(model, data.test.histories, data.catalog)
-        rows.append({"model": f"ours: {name}, seed {args.seed}", **_figures(scores, data, data.test, "session"),
-                     "train CPU s": m["train_cpu_seconds"]})
-        print(rows[-1], flush=True)
-    print_table("DIGINETICA validation sessions (the last 7 days before the test cut-off), every prefix", rows)
+        tried = offsets if kwargs.get("session_knn") else [None]
+        per_window, cpu = {o: [] for o in tried}, 0.0
+        for data in windows:
+            model, m = next_item.train(data, epochs=args.epochs or 30, verbose=0, seed=args.seed,
+                                       evaluate_test=False, baselines=False, **kwargs)
+            cpu += m["train_cpu_seconds"]
+            for o in tried:  # the session-kNN gate's serving offset: no retraining needed
+                if o is not None:
+                    model.session_knn_scorer.serving_offset.assign(o)
+                scores = next_item.score_histories(model, data.test.histories, data.catalog)
+                per_window[o].append(next_item.case_ranks(scores, data.test, data.catalog, by="session"))
+        for o in tried:
+            label = f"ours: {name}" + ("" if o is None else f", offset {o:g}")
+            add(f"{label}, seed {args.seed}", per_window[o], **{"train CPU s": cpu})
+    print_table(f"DIGINETICA validation sessions ({args.windows} window(s) of 7 days before the test cut-off, "
+                f"cases pooled), every prefix", rows)
 
 
 def main(argv=None):
@@ -159,6 +221,14 @@ def main(argv=None):
     parser.add_argument("--configs", default="base")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--neighbor-offsets", default="",
+                        help="Taobao: neighbour-gate serving offsets scored for each config with neighbours "
+                             "(default: the config's own)")
+    parser.add_argument("--offsets", default="",
+                        help="DIGINETICA: session-kNN serving offsets scored for each config that has the "
+                             "component (default: the config's own)")
+    parser.add_argument("--windows", type=int, default=1,
+                        help="DIGINETICA: validation windows of 7 days going back from the test cut-off")
     args = parser.parse_args(argv)
     print(f"machine: {machine()}")
     {"taobao": taobao, "diginetica": diginetica}[args.only](args)

@@ -39,6 +39,10 @@ class NeighborScorer(tf.keras.layers.Layer):
         k: neighbours per item.
         history: most recent steps that vote.
         decay: initial recency weight factor per step back.
+        offset: added to the log gate when scoring (``catalog_log_mass``),
+            not in the training loss: the gate is learned next to a catalog
+            head that has seen the training targets, so it can undervalue
+            the table on new sequences; set it from validation data.
 
     Call arguments (``catalog_log_mass``):
         query: float ``[batch, dim]`` state after the last step.
@@ -52,12 +56,14 @@ class NeighborScorer(tf.keras.layers.Layer):
         TensorShape([1, 3])
     """
 
-    def __init__(self, num_items: int, k: int, history: int = 10, decay: float = 0.8, **kwargs):
+    def __init__(self, num_items: int, k: int, history: int = 10, decay: float = 0.8, offset: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.num_items = int(num_items)
         self.k = int(k)
         self.history = int(history)
         self.decay = float(decay)
+        self.offset = float(offset)
         self.gate = tf.keras.layers.Dense(1, name="gate")
         self._folds = None
 
@@ -109,7 +115,7 @@ class NeighborScorer(tf.keras.layers.Layer):
         total = tf.reduce_sum(w, axis=[1, 2], keepdims=True)[:, :, 0]
         has = votes > 0.0
         share = tf.where(has, votes, 1.0) / tf.where(total > 0.0, total, 1.0)
-        return tf.where(has, self.gate(query) + tf.math.log(share), MASKED)
+        return tf.where(has, self.gate(query) + self.offset + tf.math.log(share), MASKED)
 
     def target_terms(self, states, cols, valid, labels, folds=None):
         """Loss terms of every training position: ``(gate, target_log_mass)``, each ``[positions]``.
@@ -146,5 +152,6 @@ class NeighborScorer(tf.keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_items": self.num_items, "k": self.k, "history": self.history, "decay": self.decay})
+        config.update({"num_items": self.num_items, "k": self.k, "history": self.history, "decay": self.decay,
+                       "offset": self.offset})
         return config

@@ -13,12 +13,15 @@ from ecomtf.layers.neighbor_scorer import NeighborScorer
 from ecomtf.layers.recurrent_sequence_encoder import RecurrentSequenceEncoder
 from ecomtf.layers.repeat_pointer import MASKED
 from ecomtf.layers.repeat_pointer import RepeatPointer
+from ecomtf.layers.session_knn_scorer import SessionKnnScorer
 
 ITEM_ID = "item_id"
 EVENT_TYPE = "event_type"
 TIME_GAP = "time_gap"
 #: Optional training feature: the fold of each row's sequence (cross-fitted neighbour tables).
 NEIGHBOR_FOLD = "neighbor_fold"
+#: Optional training feature: each row's index in the session-kNN store (left out of its neighbours).
+KNN_SESSION = "knn_session"
 ENCODERS = ("sasrec", "lstm", "gru")
 LOSSES = ("softmax", "sampled_softmax", "in_batch")
 # Time-gap buckets (seconds since the previous event): a second, 10 s,
@@ -67,6 +70,14 @@ class NextItemRecommender(tf.keras.Model):
     the hybrid (what the co-occurrence baseline and session kNN know) with k
     and exclusions still request inputs.
 
+    With ``session_knn=K`` a fourth component joins: a ``SessionKnnScorer``
+    (V-SKNN in the graph) stores the training sequences (``fit_session_knn``,
+    which ``ecomtf.recipes.next_item.train`` calls), finds the K stored
+    sequences most similar to the query's last ``session_knn_history`` items
+    (learned recency weights) and spreads their items over the catalog, with
+    a learned gate: ``... + exp(gate) * session-kNN share``. Training rows
+    leave their own sequence out of the store (``knn_session`` input).
+
     Inputs are raw: item ids and event types as strings, time gaps in seconds,
     ``[batch, steps]`` with ``""`` padding (anywhere: real steps are moved to
     the end, keeping their order). Unknown ids share one OOV bucket. Only the
@@ -107,6 +118,19 @@ class NextItemRecommender(tf.keras.Model):
         neighbor_folds: cross-fitted training tables (see ``fit_neighbors``;
             10 was better than 2 or 4 on the validation cases of both Taobao
             and DIGINETICA, 20 no better).
+        neighbor_offset: added to the neighbour gate when scoring, not in
+            training (``NeighborScorer``); choose it on validation data.
+        session_knn: most similar stored sequences that vote in the
+            session-kNN component (0: off).
+        session_knn_history: most recent steps that weigh in the similarity.
+        session_knn_offset: added to the session-kNN gate when scoring, not
+            in training (``SessionKnnScorer``); choose it on validation data.
+        session_knn_length_power: a stored sequence's vote per item is its
+            similarity over its distinct item count to this power (0: V-SKNN).
+        session_knn_sessions, session_knn_length, session_knn_postings: the
+            store's shape (sequences, distinct items kept per sequence,
+            sequences listed per item); ``from_sequences`` sets them from the
+            training sequences.
 
     Call arguments:
         inputs: dict with ``item_id`` (str), optional ``event_type`` (str) and
@@ -155,6 +179,14 @@ class NextItemRecommender(tf.keras.Model):
         neighbor_decay: float = 0.8,
         neighbor_window: int = 10,
         neighbor_folds: int = 10,
+        neighbor_offset: float = 0.0,
+        session_knn: int = 0,
+        session_knn_history: int = 10,
+        session_knn_offset: float = 0.0,
+        session_knn_length_power: float = 0.0,
+        session_knn_sessions: int = 1,
+        session_knn_length: int = 1,
+        session_knn_postings: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -188,6 +220,14 @@ class NextItemRecommender(tf.keras.Model):
         self.neighbor_decay = float(neighbor_decay)
         self.neighbor_window = int(neighbor_window)
         self.neighbor_folds = int(neighbor_folds)
+        self.neighbor_offset = float(neighbor_offset)
+        self.session_knn = int(session_knn)
+        self.session_knn_history = int(session_knn_history)
+        self.session_knn_offset = float(session_knn_offset)
+        self.session_knn_length_power = float(session_knn_length_power)
+        self.session_knn_sessions = int(session_knn_sessions)
+        self.session_knn_length = int(session_knn_length)
+        self.session_knn_postings = int(session_knn_postings)
 
         # === Layers ===
         # Index 0 = "" padding, 1 = OOV, 2.. = the vocabulary in order.
@@ -228,7 +268,12 @@ class NextItemRecommender(tf.keras.Model):
                                                 name="repeat_pointer")
         if self.neighbors:
             self.neighbor_scorer = NeighborScorer(self.num_items, self.neighbors, self.neighbor_history,
-                                                  self.neighbor_decay, name="neighbor_scorer")
+                                                  self.neighbor_decay, self.neighbor_offset, name="neighbor_scorer")
+        if self.session_knn:
+            self.session_knn_scorer = SessionKnnScorer(
+                self.num_items, self.session_knn_sessions, self.session_knn_length, self.session_knn_postings,
+                self.session_knn, self.session_knn_history, self.session_knn_offset,
+                self.session_knn_length_power, name="session_knn_scorer")
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         #: Training setting, not part of the config: when set, the loss is the
         #: sum over positions divided by this (see ``next_item_loss``).
@@ -319,6 +364,9 @@ class NextItemRecommender(tf.keras.Model):
         if self.neighbors:
             near = self.neighbor_scorer.catalog_log_mass(h[:, -1, :], idx - 2)
             logits = tf.where(near > MASKED / 2, _log_add_exp(logits, near), logits)
+        if self.session_knn:
+            similar = self.session_knn_scorer.catalog_log_mass(h[:, -1, :], idx - 2)
+            logits = tf.where(similar > MASKED / 2, _log_add_exp(logits, similar), logits)
         return logits
 
     def _add_copies(self, logits, h, keys, idx, training):
@@ -348,11 +396,13 @@ class NextItemRecommender(tf.keras.Model):
         states = tf.boolean_mask(h, valid)
         labels = tf.boolean_mask(target_cols, valid)
         table = self.item_table()
-        if self.repeat or self.neighbors:
-            folds = None
+        if self.repeat or self.neighbors or self.session_knn:
+            folds = own = None
             if self.neighbors and NEIGHBOR_FOLD in inputs:
                 folds = tf.reduce_max(tf.cast(inputs[NEIGHBOR_FOLD], tf.int32), axis=1)
-            losses = self._repeat_losses(h, keys, idx, valid, states, labels, training, folds)
+            if self.session_knn and KNN_SESSION in inputs:
+                own = tf.reduce_max(tf.cast(inputs[KNN_SESSION], tf.int32), axis=1)
+            losses = self._repeat_losses(h, keys, idx, valid, states, labels, training, folds, own)
         elif self.loss_type == "softmax" or not training:
             logits = tf.matmul(states, table, transpose_b=True) + self.output_bias
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
@@ -373,7 +423,7 @@ class NextItemRecommender(tf.keras.Model):
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=local, logits=logits)
         return self._reduce_loss(losses, labels, table)
 
-    def _repeat_losses(self, h, keys, idx, valid, states, labels, training, folds=None):
+    def _repeat_losses(self, h, keys, idx, valid, states, labels, training, folds=None, own=None):
         """Cross-entropy of the joint softmax over catalog, copy and neighbour terms.
 
         ``-log(exp(e_y) + sum_{j: x_j = y} exp(r_j) + exp(g) s_y) + log(Z_explore
@@ -381,7 +431,9 @@ class NextItemRecommender(tf.keras.Model):
         ``exp(e_y)`` plus an estimate from log-uniform sampled columns
         (weighted by one over their expected count), or the batch's target
         columns; ``g`` is the neighbour gate and ``s_y`` the target's share of
-        the neighbour votes (cross-fitted tables when ``folds`` is given).
+        the neighbour votes (cross-fitted tables when ``folds`` is given);
+        the session-kNN term likewise (each row's own stored sequence, ``own``,
+        left out).
         """
         cols = idx - 2
         steps = tf.shape(idx)[1]
@@ -396,6 +448,10 @@ class NextItemRecommender(tf.keras.Model):
             extra_hit.append(tf.where(copy_hit, copy, MASKED))
         if self.neighbors:
             gate, target = self.neighbor_scorer.target_terms(states, cols, valid, labels, folds)
+            extra.append(gate[:, None])
+            extra_hit.append(target[:, None])
+        if self.session_knn:
+            gate, target = self.session_knn_scorer.target_terms(states, cols, valid, labels, own)
             extra.append(gate[:, None])
             extra_hit.append(target[:, None])
         table = self.item_table()
@@ -459,6 +515,27 @@ class NextItemRecommender(tf.keras.Model):
             fold_weights = np.stack([p[1] for p in parts])
         self.neighbor_scorer.set_table(ids, weights, fold_ids, fold_weights)
         return self
+
+    def fit_session_knn(self, sequences) -> "NextItemRecommender":
+        """Fills the session-kNN store with the last ``session_knn_sessions`` training sequences.
+
+        Sequences are taken as oldest first; a training row's index in the
+        store is ``session_knn_index``.
+        """
+        from ecomtf.data.session_store import session_store
+
+        if not self.session_knn:
+            raise ValueError("fit_session_knn needs session_knn > 0")
+        self.ensure_built()
+        items, postings = session_store(sequences, self.item_vocabulary, self.session_knn_sessions,
+                                        self.session_knn_length, self.session_knn_postings)
+        self.session_knn_scorer.set_sessions(items, postings)
+        return self
+
+    def session_knn_index(self, count: int) -> np.ndarray:
+        """Store index of each of ``count`` training sequences given to ``fit_session_knn`` (-1: not stored)."""
+        index = np.arange(count) - max(0, count - self.session_knn_sessions)
+        return np.where(index >= 0, index, -1).astype(np.int32)
 
     def _reduce_loss(self, losses, labels, table):
         if self.positions_per_batch:
@@ -582,7 +659,10 @@ class NextItemRecommender(tf.keras.Model):
             event_types: training sequences of event types.
             min_item_count: items seen fewer times go to the OOV bucket.
             max_items: keep at most this many items (most frequent).
-            **kwargs: the other constructor arguments.
+            **kwargs: the other constructor arguments; with ``session_knn``,
+                ``session_knn_max_sessions`` (20000), ``session_knn_max_length``
+                (50) and ``session_knn_max_postings`` (200) cap the store's
+                shape, which is otherwise what the sequences need.
         """
         from ecomtf.data.vocabulary import build_vocabulary
 
@@ -591,6 +671,15 @@ class NextItemRecommender(tf.keras.Model):
         events = []
         if len(event_types):
             events = sorted(set(np.concatenate([np.asarray(s).astype(str) for s in event_types])) - {""})
+        if kwargs.get("session_knn"):
+            from ecomtf.data.session_store import session_store_shape
+
+            sessions, length, postings = session_store_shape(
+                item_ids, vocab, kwargs.pop("session_knn_max_sessions", 20000),
+                kwargs.pop("session_knn_max_length", 50), kwargs.pop("session_knn_max_postings", 200))
+            kwargs.setdefault("session_knn_sessions", sessions)
+            kwargs.setdefault("session_knn_length", length)
+            kwargs.setdefault("session_knn_postings", postings)
         return cls(vocab, events, **kwargs)
 
     # === Config ===
@@ -620,6 +709,16 @@ class NextItemRecommender(tf.keras.Model):
             "neighbor_decay": self.neighbor_decay,
             "neighbor_window": self.neighbor_window,
             "neighbor_folds": self.neighbor_folds,
+            "neighbor_offset": self.neighbor_scorer.offset if self.neighbors else self.neighbor_offset,
+            "session_knn": self.session_knn,
+            "session_knn_history": self.session_knn_history,
+            "session_knn_offset": (float(self.session_knn_scorer.serving_offset.numpy())
+                                   if self.session_knn and self.session_knn_scorer.built
+                                   else self.session_knn_offset),
+            "session_knn_length_power": self.session_knn_length_power,
+            "session_knn_sessions": self.session_knn_sessions,
+            "session_knn_length": self.session_knn_length,
+            "session_knn_postings": self.session_knn_postings,
             "name": self.name,
         }
 

@@ -162,7 +162,10 @@ def train(
             ``not data.exclude_seen``. With ``neighbors`` the neighbour
             table is counted on ``data.train`` (cross-fitted per fold for
             training, see ``NextItemRecommender.fit_neighbors``); a warm
-            start recounts it on the new training events.
+            start recounts it on the new training events. With
+            ``session_knn`` the session-kNN store holds ``data.train``'s
+            sequences (a warm start refills it with the newest ones, at most
+            the old store's size) and each training row leaves its own out.
 
     Returns:
         ``(model, metrics)`` where metrics has ``train_seconds``, ``epochs``
@@ -172,6 +175,7 @@ def train(
 
     import ecomtf.export.next_item_servable  # noqa: F401  (lets ecomtf.export wrap the model)
     from ecomtf.data import next_item_pipeline as nip
+    from ecomtf.models.next_item_recommender import KNN_SESSION
     from ecomtf.models.next_item_recommender import NEIGHBOR_FOLD
     from ecomtf.models.next_item_recommender import NextItemRecommender
 
@@ -205,6 +209,12 @@ def train(
         # folds its sequence is not in (cross-fitting), the served one counts every sequence.
         model.fit_neighbors(data.train.item_ids, seed=seed)
         x[NEIGHBOR_FOLD] = _row_folds(data.train.item_ids, model, seed, y.shape[1])
+    if model.session_knn:
+        # The store holds the training sequences; each training row leaves its own out.
+        model.fit_session_knn(data.train.item_ids)
+        index = model.session_knn_index(len(data.train))
+        x[KNN_SESSION] = np.repeat(np.repeat(index, _rows_per_sequence(data.train.item_ids, model))[:, None],
+                                   y.shape[1], axis=1)
     ds = nip.next_item_dataset(x, y, batch_size=batch_size, shuffle=True, seed=seed,
                                bucket_boundaries=_buckets(model.max_len) if bucket else None)
     # Every training position weighs the same whatever batch it falls in.
@@ -246,9 +256,14 @@ def _row_folds(sequences, model, seed: int, width: int) -> np.ndarray:
     from ecomtf.models.next_item_recommender import fold_of_sequences
 
     which = fold_of_sequences(len(sequences), model.neighbor_folds, seed)
-    lengths = np.array([len(s) for s in sequences])
-    rows = np.where(lengths >= 2, -(-(lengths - 1) // model.max_len), 0)
+    rows = _rows_per_sequence(sequences, model)
     return np.repeat(np.repeat(which, rows)[:, None], width, axis=1).astype(np.int32)
+
+
+def _rows_per_sequence(sequences, model) -> np.ndarray:
+    """Training rows ``training_examples`` cuts from each sequence."""
+    lengths = np.array([len(s) for s in sequences])
+    return np.where(lengths >= 2, -(-(lengths - 1) // model.max_len), 0)
 
 
 def _buckets(max_len: int) -> list[int]:
@@ -520,6 +535,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "training split and carried in the graph (0: off)")
     m.add_argument("--neighbor-window", type=int, default=10,
                    help="steps apart that count as co-occurring, for --neighbors")
+    m.add_argument("--neighbor-offset", type=float, default=0.0,
+                   help="added to the neighbour gate when scoring, not in training (choose it on validation data)")
+    m.add_argument("--session-knn", type=int, default=0,
+                   help="session-kNN component: the K training sequences most like the query's recent "
+                        "items vote for their items (V-SKNN, the sequences carried in the graph; 0: off)")
+    m.add_argument("--session-knn-offset", type=float, default=0.0,
+                   help="added to the session-kNN gate when scoring, not in training (choose it on validation "
+                        "data: the gate is learned next to a catalog head that has seen the training targets)")
+    m.add_argument("--session-knn-length-power", type=float, default=0.0,
+                   help="a stored sequence's vote per item is its similarity over its distinct item count to "
+                        "this power (0: V-SKNN; 1: each sequence spreads its similarity over its items)")
     m.add_argument("--min-item-count", type=int, default=1,
                    help="items seen fewer times share the OOV bucket")
     m.add_argument("--epochs", type=int, default=30)
@@ -564,6 +590,8 @@ def train_from_args(args) -> pathlib.Path:
 
     if args.neighbors < 0 or args.neighbor_window < 1:
         raise SystemExit("--neighbors must be >= 0 and --neighbor-window >= 1")
+    if args.session_knn < 0:
+        raise SystemExit("--session-knn must be >= 0")
     log = load_events_from_args(args)
     data = prepare(log, by=args.by, gap_minutes=args.gap_minutes, test_days=args.test_days,
                    exclude_seen=args.exclude_seen)
@@ -578,7 +606,9 @@ def train_from_args(args) -> pathlib.Path:
         dropout=args.dropout, loss=args.loss, num_sampled=args.num_sampled,
         use_event_types=not args.no_event_types, use_time_gaps=not args.no_time_gaps,
         repeat=not (args.no_repeat or args.exclude_seen),
-        neighbors=args.neighbors, neighbor_window=args.neighbor_window,
+        neighbors=args.neighbors, neighbor_window=args.neighbor_window, neighbor_offset=args.neighbor_offset,
+        session_knn=args.session_knn,
+        session_knn_offset=args.session_knn_offset, session_knn_length_power=args.session_knn_length_power,
     )
     info = {"data": data.description}
     if args.warm_start:

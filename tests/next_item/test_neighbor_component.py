@@ -181,3 +181,23 @@ def test_a_grown_model_keeps_the_table_and_new_items_have_no_neighbors():
     assert not new.neighbor_weights.numpy()[len(ITEMS):].any()
     x = {"item_id": tf.constant([["i1", "n1"]])}
     assert grown(x).shape == (1, len(ITEMS) + 2)
+
+
+def test_neighbor_offset_shifts_the_scored_mass_only():
+    """``neighbor_offset`` (chosen on validation data) adds to the log gate when scoring, not in the loss."""
+    model = NextItemRecommender(ITEMS, max_len=6, embedding_dim=8, num_blocks=1, use_event_types=False,
+                                use_time_gaps=False, neighbors=3, neighbor_offset=1.5)
+    model.fit_neighbors(TRAIN, folds=1)
+    scorer = model.neighbor_scorer
+    cols, state = tf.constant([[ITEMS.index("i1")]]), tf.zeros([1, 8])
+    shifted = scorer.catalog_log_mass(state, cols).numpy()
+    terms = scorer.target_terms(state, cols, tf.constant([[True]]), tf.constant([ITEMS.index("i2")]))
+    scorer.offset = 0.0
+    plain = scorer.catalog_log_mass(state, cols).numpy()
+    has = plain > MASKED / 2
+    assert has.any() and np.allclose(shifted[has], plain[has] + 1.5)
+    scorer.offset = 1.5
+    again = scorer.target_terms(state, cols, tf.constant([[True]]), tf.constant([ITEMS.index("i2")]))
+    for a, b in zip(terms, again):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert NextItemRecommender.from_config(model.get_config()).neighbor_offset == 1.5

@@ -14,7 +14,7 @@ def _model(log, encoder="sasrec", epochs=25, repeat=False):
     tf.keras.utils.set_random_seed(0)
     seqs = nip.build_sequences(log)
     x, y = nip.training_examples(seqs, max_len=8)
-    by_item = repeat in ("by_item", "neighbors")
+    by_item = repeat in ("by_item", "neighbors", "session_knn")
     model = NextItemRecommender.from_sequences(seqs.item_ids, seqs.event_types, encoder=encoder,
                                                max_len=8, embedding_dim=16, num_blocks=1, seed=0,
                                                repeat=bool(repeat), repeat_by_item=by_item,
@@ -22,7 +22,14 @@ def _model(log, encoder="sasrec", epochs=25, repeat=False):
                                                repeat_item_keys=not by_item,
                                                # the neighbour component: a top-K table in the graph
                                                neighbors=4 if repeat == "neighbors" else 0,
-                                               neighbor_history=3, neighbor_window=2)
+                                               neighbor_history=3, neighbor_window=2,
+                                               # the session-kNN component: stored sequences in the graph
+                                               session_knn=5 if repeat == "session_knn" else 0,
+                                               session_knn_history=4, session_knn_length_power=1.0,
+                                               session_knn_offset=1.0)
+    if model.session_knn:
+        model.fit_session_knn(seqs.item_ids)
+        assert (model.session_knn_scorer.session_items.numpy() >= 0).any()
     if model.neighbors:
         model.fit_neighbors(seqs.item_ids, folds=1)
         assert model.neighbor_scorer.neighbor_weights.numpy().any()
@@ -35,7 +42,7 @@ def _decode(a):
     return [[x.decode() if isinstance(x, bytes) else str(x) for x in row] for row in np.asarray(a)]
 
 
-@pytest.mark.parametrize("repeat", [False, True, "by_item", "neighbors"])
+@pytest.mark.parametrize("repeat", [False, True, "by_item", "neighbors", "session_knn"])
 def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
     model = _model(cycle_log, repeat=repeat)
     servable = NextItemServable(model)
@@ -57,7 +64,7 @@ def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
     # Row 0 excludes i5, the true next item; the rest of the cycle follows (the neighbour
     # table here counts pairs both ways, not cross-fitted, so i2/i3 share the top 3 with i6).
     assert "i5" not in ids[0]
-    assert ids[0][0] == "i6" if repeat != "neighbors" else "i6" in ids[0][:3]
+    assert ids[0][0] == "i6" if repeat not in ("neighbors", "session_knn") else "i6" in ids[0][:3]
     assert ids[0][3:] == [""] * 9 and not scores[0, 3:].any()
     assert ids[1][:2] != ["", ""] and ids[1][2:] == [""] * 10
     assert "i0" not in ids[2] and ids[2][-1] == ""  # 11 allowed items, 12 columns
@@ -66,7 +73,8 @@ def test_serving_default_in_fresh_process(cycle_log, tmp_path, repeat):
 
 
 @pytest.mark.parametrize("encoder,repeat", [("sasrec", False), ("lstm", False), ("sasrec", True),
-                                            ("sasrec", "by_item"), ("sasrec", "neighbors")])
+                                            ("sasrec", "by_item"), ("sasrec", "neighbors"),
+                                            ("sasrec", "session_knn")])
 def test_tflite_parity(cycle_log, tmp_path, encoder, repeat):
     model = _model(cycle_log, encoder=encoder, epochs=3, repeat=repeat)
     servable = NextItemServable(model, mobile_steps=8, mobile_k=5, mobile_exclude=4)

@@ -1,0 +1,44 @@
+"""The stored training sessions of the next-item model's session-kNN component."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def session_store(sequences, vocabulary, num_sessions: int, length: int, postings: int):
+    """The store of ``SessionKnnScorer``: ``(session_items, item_sessions)`` arrays.
+
+    Keeps the last ``num_sessions`` sequences (taken as oldest first), each
+    one's last ``length`` distinct known items (columns of ``vocabulary``),
+    and per item the ``postings`` most recent stored sessions holding it;
+    ``-1`` pads both. Fewer sequences than ``num_sessions`` leave empty rows.
+    """
+    column = {str(v): j for j, v in enumerate(vocabulary)}
+    kept = list(sequences)[-num_sessions:] if num_sessions else []
+    items = np.full([num_sessions, length], -1, np.int32)
+    lists = [[] for _ in vocabulary]
+    for s, seq in enumerate(kept):
+        cols = [column[x] for x in np.asarray(seq).astype(str) if x in column]
+        distinct = list(dict.fromkeys(reversed(cols)))[:length]  # most recent occurrence first
+        items[s, : len(distinct)] = distinct
+        for c in distinct:
+            lists[c].append(s)
+    item_sessions = np.full([len(vocabulary), postings], -1, np.int32)
+    for c, held in enumerate(lists):
+        recent = held[-postings:]
+        item_sessions[c, : len(recent)] = recent
+    return items, item_sessions
+
+
+def session_store_shape(sequences, vocabulary, max_sessions: int, max_length: int, max_postings: int):
+    """``(num_sessions, length, postings)`` that hold ``sequences`` within the given caps."""
+    column = {str(v) for v in vocabulary}
+    kept = list(sequences)[-max_sessions:]
+    longest, counts = 1, {}
+    for seq in kept:
+        distinct = {x for x in np.asarray(seq).astype(str) if x in column}
+        longest = max(longest, len(distinct))
+        for x in distinct:
+            counts[x] = counts.get(x, 0) + 1
+    most = max(counts.values()) if counts else 1
+    return max(1, len(kept)), min(longest, max_length), min(most, max_postings)
