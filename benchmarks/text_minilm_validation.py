@@ -10,6 +10,8 @@
         --configs '[{"trainable_layers": [0, 2, 4], "fine_tune_epochs": 4}]'
     .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
         --configs '[{"trainable_layers": [0, 2], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset clinc150 \
+        --configs '[{"oos": true, "trainable_layers": [0, 2], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4}]'
     .venv/bin/python -m benchmarks.text_minilm_validation --dataset banking77 --token-lengths
 
 Each config is one ``intent.train(encoder="minilm", wide=True, seed=42)``
