@@ -6,6 +6,13 @@
         --configs '[{"oos": true, "trainable_layers": [0, 2], "fine_tune_epochs": 4}]'
     .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
         --configs '[{"trainable_layers": [0, 2], "fine_tune_epochs": 4}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
+        --configs '[{"trainable_layers": [0, 2, 4], "fine_tune_epochs": 4}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
+        --configs '[{"trainable_layers": [0, 2], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset clinc150 \
+        --configs '[{"oos": true, "trainable_layers": [0, 2], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4}]'
+    .venv/bin/python -m benchmarks.text_minilm_validation --dataset banking77 --token-lengths
 
 Each config is one ``intent.train(encoder="minilm", wide=True, seed=42)``
 call on the benchmark's train/validation split (``"oos": true``: CLINC150's
@@ -37,6 +44,9 @@ def main(argv=None):
     parser.add_argument("--configs", default='[{"trainable_layers": [0, 2], "fine_tune_epochs": 4}]',
                         help="JSON list of intent.train options; \"oos\": true trains on oos_train")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--token-lengths", action="store_true",
+                        help="only print the token-length distribution of train and validation (with "
+                             "[CLS]/[SEP], MiniLM's in-graph tokenizer, no cut): does max_length 128 cut any query?")
     args = parser.parse_args(argv)
 
     from ecomtf import text
@@ -52,6 +62,19 @@ def main(argv=None):
         s = text.load_banking77(shared_data("banking77"))
         train, val = s["train"].split(intent.VAL_FRACTION, seed=0)  # the benchmark's split
         oos_val = oos_train = None
+    if args.token_lengths:
+        import tensorflow as tf
+
+        from ecomtf.layers.bert_sentence_encoder import BertSentenceEncoder
+
+        enc = BertSentenceEncoder(max_length=512)  # the checkpoint's longest: nothing cut
+        for part, data in (("train", train), ("val", val)):
+            n = np.concatenate([tf.reduce_sum(enc.token_ids(tf.constant(data.texts[i:i + 4096]))[1], 1).numpy()
+                                for i in range(0, len(data), 4096)])
+            print("TOKENS", json.dumps({"dataset": args.dataset, "part": part, "rows": len(n),
+                                        "median": float(np.median(n)), "p99": float(np.percentile(n, 99)),
+                                        "max": int(n.max()), "over_128": int((n > 128).sum())}), flush=True)
+        return
     for cfg in json.loads(args.configs):
         cfg = dict(cfg)
         use_oos = cfg.pop("oos", False)

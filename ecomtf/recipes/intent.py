@@ -508,6 +508,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--trainable-layers", default=None,
                    help="with --encoder minilm: comma-separated candidates for how many top layers to "
                         "fine-tune, the best on validation kept (default 0,2; 0 = frozen encoder + head)")
+    m.add_argument("--fine-tune-learning-rate", type=float, default=None,
+                   help="with --encoder minilm: learning rate of the fine-tuned top layers (default 1e-4)")
+    m.add_argument("--fine-tune-epochs", type=int, default=None,
+                   help="with --encoder minilm: epochs of top-layer fine-tuning, the best on validation "
+                        "kept (default 4)")
     m.add_argument("--checkpoint", default=None,
                    help="with --encoder pretrained: directory of a local BERT-style SavedModel in TF Hub's "
                         "text-encoder format (unpacked archive; nothing is downloaded)")
@@ -554,6 +559,16 @@ def train_from_args(args) -> pathlib.Path:
         if not all(0 <= n <= 6 for n in minilm["trainable_layers"]):
             raise SystemExit(f"--trainable-layers: each value in 0..6 (MiniLM has 6 layers), "
                              f"got {args.trainable_layers!r}")
+    for flag, key in (("--fine-tune-learning-rate", "fine_tune_learning_rate"),
+                      ("--fine-tune-epochs", "fine_tune_epochs")):
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if args.encoder != "minilm":
+            raise SystemExit(f"{flag} goes with --encoder minilm")
+        if not value > 0:
+            raise SystemExit(f"{flag} must be > 0, got {value}")
+        minilm[key] = value
     if args.train_out_of_scope:
         if args.encoder != "minilm":
             raise SystemExit("--train-out-of-scope goes with --encoder minilm")

@@ -204,6 +204,10 @@ def test_intent_cli_with_minilm(intent_csv, tmp_path):
         _train_intent_cli(intent_csv, tmp_path / "bad", "--encoder", "minilm", "--trainable-layers", "0,9")
     with pytest.raises(SystemExit, match="goes with --encoder minilm"):
         _train_intent_cli(intent_csv, tmp_path / "bad", "--trainable-layers", "1")
+    with pytest.raises(SystemExit, match="--fine-tune-learning-rate goes with --encoder minilm"):
+        _train_intent_cli(intent_csv, tmp_path / "bad", "--fine-tune-learning-rate", "2e-4")
+    with pytest.raises(SystemExit, match="--fine-tune-epochs must be > 0"):
+        _train_intent_cli(intent_csv, tmp_path / "bad", "--encoder", "minilm", "--fine-tune-epochs", "0")
     run = tmp_path / "run"
     _train_intent_cli(intent_csv, run, "--encoder", "minilm", "--trainable-layers", "0", "--epochs", "30")
     metrics = json.loads((run / "metrics.json").read_text())
