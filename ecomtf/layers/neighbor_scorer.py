@@ -4,6 +4,7 @@ import math
 
 import tensorflow as tf
 
+from ecomtf.layers.mixture_terms import component_target_terms, history_windows
 from ecomtf.layers.repeat_pointer import MASKED
 
 
@@ -133,22 +134,10 @@ class NeighborScorer(tf.keras.layers.Layer):
         """
         if not self.built:
             self.build()
-        cols = tf.cast(cols, tf.int32)
-        batch, steps = tf.shape(cols)[0], tf.shape(cols)[1]
-        padded = tf.concat([tf.fill([batch, self.history], -1), cols], axis=1)
-        # back[b, t, d] = column of step t - d.
-        back = tf.stack([padded[:, self.history - d : self.history - d + steps] for d in range(self.history)],
-                        axis=2)
-        back = tf.boolean_mask(back, valid)  # [positions, history]
-        if folds is not None:
-            folds = tf.boolean_mask(tf.tile(tf.cast(folds, tf.int32)[:, None], [1, steps]), valid)
+        back, folds = history_windows(cols, valid, self.history, folds)  # [positions, history]
         ids, w = self._votes(back, folds)
-        total = tf.reduce_sum(w, axis=[1, 2])
-        hit = tf.reduce_sum(w * tf.cast(tf.equal(ids, labels[:, None, None]), tf.float32), axis=[1, 2])
-        gate = self.gate(states)[:, 0]
-        safe_total = tf.where(total > 0.0, total, 1.0)
-        target = gate + tf.math.log(tf.where(hit > 0.0, hit, 1.0) / safe_total)
-        return tf.where(total > 0.0, gate, MASKED), tf.where(hit > 0.0, target, MASKED)
+        hit = w * tf.cast(tf.equal(ids, labels[:, None, None]), tf.float32)
+        return component_target_terms(self.gate(states)[:, 0], w, hit)
 
     def get_config(self):
         config = super().get_config()

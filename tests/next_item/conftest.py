@@ -46,3 +46,41 @@ def write_csv(log, path, header="user_id,item_id,event_type,timestamp"):
 @pytest.fixture
 def cycle_log():
     return cyclic_log()
+
+
+def plant_pairs(log, rate=0.6, seed=0):
+    """After a view of item a, with probability ``rate`` a view of its fixed partner (a random pairing)."""
+    rng = np.random.default_rng(seed)
+    items = np.unique(log.item_id)
+    partner = dict(zip(items, rng.permutation(items)))
+    order = np.lexsort((log.timestamp, log.user_id))
+    users, item_ids, kinds, times = [], [], [], []
+    for i in order:
+        users.append(log.user_id[i])
+        item_ids.append(log.item_id[i])
+        kinds.append(log.event_type[i])
+        times.append(log.timestamp[i])
+        if log.event_type[i] == "view" and rng.random() < rate:
+            users.append(log.user_id[i])
+            item_ids.append(partner[log.item_id[i]])
+            kinds.append("view")
+            times.append(log.timestamp[i] + 1)
+    return EventLog(user_id=np.array(users), item_id=np.array(item_ids), event_type=np.array(kinds),
+                    timestamp=np.array(times, np.int64))
+
+
+def planted_pair_runs(**component):
+    """Metrics of the same short training on the simulated shop with planted pairs, without and with ``component``.
+
+    Same seed, leave-one-out split and metric code; the second run also carries the recipe's baselines.
+    """
+    from ecomtf.datasets import simulate_shop
+    from ecomtf.recipes import next_item
+
+    shop = simulate_shop(n_users=400, n_items=300, n_days=30, seed=2)
+    data = next_item.prepare(plant_pairs(shop.events), by="user")
+    settings = dict(epochs=4, verbose=0, embedding_dim=16, max_len=20, num_blocks=1, learning_rate=3e-3,
+                    seed=1, baselines=False)
+    _, without = next_item.train(data, **settings)
+    _, with_component = next_item.train(data, **component, **dict(settings, baselines=True))
+    return without, with_component

@@ -8,6 +8,7 @@ from ecomtf.data.item_neighbors import item_neighbor_table
 from ecomtf.layers.neighbor_scorer import NeighborScorer
 from ecomtf.layers.repeat_pointer import MASKED
 from ecomtf.models.next_item_recommender import NextItemRecommender
+from tests.next_item.conftest import planted_pair_runs
 
 ITEMS = [f"i{k}" for k in range(20)]
 TRAIN = [np.array(["i1", "i2", "i3", "i1"]), np.array(["i3", "i4", "i5", "i6"]), np.array(["i2", "i7", "i2"]),
@@ -94,42 +95,11 @@ def test_cross_fitted_tables_do_not_count_the_rows_own_sequence():
     assert config["neighbors"] == 3 and NextItemRecommender.from_config(config).neighbors == 3
 
 
-def _plant_pairs(log, rate=0.6, seed=0):
-    """After a view of item a, with probability ``rate`` a view of its fixed partner (a random pairing)."""
-    from ecomtf.data.event_log import EventLog
-
-    rng = np.random.default_rng(seed)
-    items = np.unique(log.item_id)
-    partner = dict(zip(items, rng.permutation(items)))
-    order = np.lexsort((log.timestamp, log.user_id))
-    users, item_ids, kinds, times = [], [], [], []
-    for i in order:
-        users.append(log.user_id[i])
-        item_ids.append(log.item_id[i])
-        kinds.append(log.event_type[i])
-        times.append(log.timestamp[i])
-        if log.event_type[i] == "view" and rng.random() < rate:
-            users.append(log.user_id[i])
-            item_ids.append(partner[log.item_id[i]])
-            kinds.append("view")
-            times.append(log.timestamp[i] + 1)
-    return EventLog(user_id=np.array(users), item_id=np.array(item_ids), event_type=np.array(kinds),
-                    timestamp=np.array(times, np.int64))
-
-
 def test_recovers_planted_cooccurrence_of_the_simulated_shop():
     """Views of the simulated shop are followed by a fixed partner item (planted pairs). With
     the neighbour table the model ranks better than the same model without it, same seed,
     same short training, same leave-one-out split and metric code."""
-    from ecomtf.datasets import simulate_shop
-    from ecomtf.recipes import next_item
-
-    shop = simulate_shop(n_users=400, n_items=300, n_days=30, seed=2)
-    data = next_item.prepare(_plant_pairs(shop.events), by="user")
-    settings = dict(epochs=4, verbose=0, embedding_dim=16, max_len=20, num_blocks=1, learning_rate=3e-3,
-                    seed=1, baselines=False)
-    _, without = next_item.train(data, **settings)
-    _, with_nb = next_item.train(data, neighbors=20, neighbor_window=1, **dict(settings, baselines=True))
+    without, with_nb = planted_pair_runs(neighbors=20, neighbor_window=1)
     print({"without": (without["full_HR@10"], without["full_NDCG@10"]),
            "with neighbours": (with_nb["full_HR@10"], with_nb["full_NDCG@10"]),
            **{k: (v["full_HR@10"], v["full_NDCG@10"]) for k, v in with_nb["baselines"].items()}})

@@ -144,16 +144,9 @@ def test_recovers_planted_cooccurrence_of_the_simulated_shop():
     """Views of the simulated shop are followed by a fixed partner item (the planted pairs of the
     neighbour test). With the stored sequences the model ranks better than the same model without
     them, same seed, same short training, same leave-one-out split and metric code."""
-    from ecomtf.datasets import simulate_shop
-    from ecomtf.recipes import next_item
-    from tests.next_item.test_neighbor_component import _plant_pairs
+    from tests.next_item.conftest import planted_pair_runs
 
-    shop = simulate_shop(n_users=400, n_items=300, n_days=30, seed=2)
-    data = next_item.prepare(_plant_pairs(shop.events), by="user")
-    settings = dict(epochs=4, verbose=0, embedding_dim=16, max_len=20, num_blocks=1, learning_rate=3e-3,
-                    seed=1, baselines=False)
-    _, without = next_item.train(data, **settings)
-    _, with_sk = next_item.train(data, session_knn=50, session_knn_history=3, **dict(settings, baselines=True))
+    without, with_sk = planted_pair_runs(session_knn=50, session_knn_history=3)
     print({"without": (without["full_HR@10"], without["full_NDCG@10"]),
            "with session kNN": (with_sk["full_HR@10"], with_sk["full_NDCG@10"]),
            **{k: (v["full_HR@10"], v["full_NDCG@10"]) for k, v in with_sk["baselines"].items()}})
