@@ -160,9 +160,11 @@ def test_recovers_planted_cooccurrence_of_the_simulated_shop():
 
 
 def test_console_trains_with_session_knn_and_refuses_a_negative_k(tmp_path, capsys):
-    """`ecomtf train next-item --session-knn` stores the component in the run; a negative K is one
-    line on stderr and exit 2."""
+    """`ecomtf train next-item --session-knn` stores the component in the run; `ecomtf export`,
+    `predict` and `convert` (parity checked by the command) work on it; a negative K is one line on
+    stderr and exit 2."""
     import json
+    import re
 
     from ecomtf.cli import main
     from tests.next_item.conftest import cyclic_log
@@ -180,6 +182,19 @@ def test_console_trains_with_session_knn_and_refuses_a_negative_k(tmp_path, caps
     assert config["session_knn"] == 5 and config["session_knn_sessions"] >= 20
     assert config["session_knn_offset"] == 2.0 and config["session_knn_length_power"] == 1.0
     assert config["neighbors"] == 2 and config["neighbor_offset"] == 1.5
+    # The run exports, answers and converts through the console command, store and offsets included.
+    export = ecomtf("export", "--run", run, "--out", tmp_path / "export")
+    assert export.returncode == 0, export.stderr[-3000:]
+    request = {"item_ids": [["i3", "i4"]], "event_types": [["view", "view"]], "time_gaps": [[30.0, 30.0]],
+               "k": [3], "exclude_item_ids": [[""]]}
+    answer = ecomtf("predict", "--model", tmp_path / "export" / "1", "--json", json.dumps(request))
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    items = json.loads(answer.stdout)["item_ids"][0]
+    assert len(items) == 3 and set(items) <= {f"i{k}" for k in range(12)}
+    converted = ecomtf("convert", "--run", run, "--out", tmp_path / "next_item.tflite")
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    diff = re.search(r"max \|diff\| = (\S+)", converted.stdout)
+    assert diff and float(diff.group(1)) < 1e-3, converted.stdout
     bad = ecomtf("train", "next-item", "--data", data, "--session-knn", "-1", "--out", tmp_path / "bad")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1] == "ecomtf: error: --session-knn must be >= 0"
