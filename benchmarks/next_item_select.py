@@ -99,7 +99,9 @@ SESSION_CONFIGS = {
                           "session_knn_history": 5},
     "sk100_nonb_div_h20": {**SESSION_MODEL, "session_knn": 100, "session_knn_length_power": 1.0,
                            "session_knn_history": 20},
-    # The benchmark's setting (offset 2 and 15 epochs, chosen with this script: --epochs 15).
+    # The benchmark's setting (15 epochs; session 6 offset 2, session 7 offset 0 and blend 0.1, chosen with
+    # this script: --epochs 15 --windows 8 --offsets 0,2 --blends ...). Offsets and blends are scoring
+    # settings: --offsets / --blends score others on the same trained model.
     "session_chosen": {**SESSION_MODEL, **SESSION_KNN},
 }
 
