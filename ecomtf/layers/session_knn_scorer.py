@@ -135,8 +135,8 @@ class SessionKnnScorer(tf.keras.layers.Layer):
         padded = tf.concat([tf.fill([batch, self.history], -1), tf.cast(cols, tf.int32)], axis=1)
         return tf.reverse(padded[:, -self.history :], axis=[1])  # distance 0 first
 
-    def catalog_log_mass(self, query, cols):
-        """``[batch, num_items]`` log of each item's session-kNN mass, ``MASKED`` where it has none."""
+    def catalog_log_share(self, cols):
+        """``[batch, num_items]`` log of each item's share of the normalized votes, ``MASKED`` where it has none."""
         if not self.built:
             self.build()
         ids, sims = self._neighbors(self._back(cols))
@@ -149,7 +149,15 @@ class SessionKnnScorer(tf.keras.layers.Layer):
         total = tf.reduce_sum(w, axis=[1, 2])
         has = votes > 0.0
         share = tf.where(has, votes, 1.0) / tf.expand_dims(tf.where(total > 0.0, total, 1.0), 1)
-        return tf.where(has, self.gate(query) + self.serving_offset + tf.math.log(share), MASKED)
+        return tf.where(has, tf.math.log(share), MASKED)
+
+    def catalog_log_mass(self, query, cols, log_share=None):
+        """``[batch, num_items]`` log of each item's session-kNN mass, ``MASKED`` where it has none.
+
+        ``log_share``: ``catalog_log_share(cols)`` when already computed.
+        """
+        log_share = self.catalog_log_share(cols) if log_share is None else log_share
+        return tf.where(log_share > MASKED / 2, self.gate(query) + self.serving_offset + log_share, MASKED)
 
     def target_terms(self, states, cols, valid, labels, own=None):
         """Loss terms of every training position: ``(gate, target_log_mass)``, each ``[positions]``.

@@ -77,6 +77,11 @@ class NextItemRecommender(tf.keras.Model):
     (learned recency weights) and spreads their items over the catalog, with
     a learned gate: ``... + exp(gate) * session-kNN share``. Training rows
     leave their own sequence out of the store (``knn_session`` input).
+    ``session_knn_blend=b`` mixes the scored distribution with the
+    component's normalized votes at a fixed weight: ``(1 - b) * P(item) + b *
+    share(item)``, so the stored sessions' top items keep a place in the
+    ranking whatever the learned gate says (a scoring-time change; the
+    training loss is the mixture's).
 
     Inputs are raw: item ids and event types as strings, time gaps in seconds,
     ``[batch, steps]`` with ``""`` padding (anywhere: real steps are moved to
@@ -127,6 +132,9 @@ class NextItemRecommender(tf.keras.Model):
             in training (``SessionKnnScorer``); choose it on validation data.
         session_knn_length_power: a stored sequence's vote per item is its
             similarity over its distinct item count to this power (0: V-SKNN).
+        session_knn_blend: weight in ``[0, 1)`` of the session-kNN share mixed
+            into the scored distribution (see above); scoring only, choose it
+            on validation data.
         session_knn_sessions, session_knn_length, session_knn_postings: the
             store's shape (sequences, distinct items kept per sequence,
             sequences listed per item); ``from_sequences`` sets them from the
@@ -184,6 +192,7 @@ class NextItemRecommender(tf.keras.Model):
         session_knn_history: int = 10,
         session_knn_offset: float = 0.0,
         session_knn_length_power: float = 0.0,
+        session_knn_blend: float = 0.0,
         session_knn_sessions: int = 1,
         session_knn_length: int = 1,
         session_knn_postings: int = 1,
@@ -225,6 +234,9 @@ class NextItemRecommender(tf.keras.Model):
         self.session_knn_history = int(session_knn_history)
         self.session_knn_offset = float(session_knn_offset)
         self.session_knn_length_power = float(session_knn_length_power)
+        if not 0.0 <= float(session_knn_blend) < 1.0:
+            raise ValueError(f"session_knn_blend must be in [0, 1), got {session_knn_blend}")
+        self.session_knn_blend = float(session_knn_blend)
         self.session_knn_sessions = int(session_knn_sessions)
         self.session_knn_length = int(session_knn_length)
         self.session_knn_postings = int(session_knn_postings)
@@ -365,8 +377,11 @@ class NextItemRecommender(tf.keras.Model):
             near = self.neighbor_scorer.catalog_log_mass(h[:, -1, :], idx - 2)
             logits = tf.where(near > MASKED / 2, _log_add_exp(logits, near), logits)
         if self.session_knn:
-            similar = self.session_knn_scorer.catalog_log_mass(h[:, -1, :], idx - 2)
+            share = self.session_knn_scorer.catalog_log_share(idx - 2)
+            similar = self.session_knn_scorer.catalog_log_mass(h[:, -1, :], idx - 2, share)
             logits = tf.where(similar > MASKED / 2, _log_add_exp(logits, similar), logits)
+            if self.session_knn_blend:
+                logits = _blend(logits, share, self.session_knn_blend)
         return logits
 
     def _add_copies(self, logits, h, keys, idx, training):
@@ -716,6 +731,7 @@ class NextItemRecommender(tf.keras.Model):
                                    if self.session_knn and self.session_knn_scorer.built
                                    else self.session_knn_offset),
             "session_knn_length_power": self.session_knn_length_power,
+            "session_knn_blend": self.session_knn_blend,
             "session_knn_sessions": self.session_knn_sessions,
             "session_knn_length": self.session_knn_length,
             "session_knn_postings": self.session_knn_postings,
@@ -738,3 +754,11 @@ def _log_add_exp(a, b):
     """``log(exp(a) + exp(b))`` without Log1p (not a TFLite builtin everywhere)."""
     high = tf.maximum(a, b)
     return high + tf.math.log(1.0 + tf.exp(-tf.abs(a - b)))
+
+
+def _blend(logits, log_share, weight: float):
+    """``log((1 - weight) * softmax(logits) + weight * share)``; ``log_share`` is ``MASKED`` where the share is 0."""
+    top = tf.reduce_max(logits, axis=1, keepdims=True)
+    log_p = logits - top - tf.math.log(tf.reduce_sum(tf.exp(logits - top), axis=1, keepdims=True))
+    mixed = log_p + math.log(1.0 - weight)
+    return tf.where(log_share > MASKED / 2, _log_add_exp(mixed, log_share + math.log(weight)), mixed)

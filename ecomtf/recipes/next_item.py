@@ -546,6 +546,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--session-knn-length-power", type=float, default=0.0,
                    help="a stored sequence's vote per item is its similarity over its distinct item count to "
                         "this power (0: V-SKNN; 1: each sequence spreads its similarity over its items)")
+    m.add_argument("--session-knn-blend", type=float, default=0.0,
+                   help="weight in [0, 1) of the session-kNN votes (normalized) mixed into the scored "
+                        "distribution when scoring, not in training (choose it on validation data)")
     m.add_argument("--min-item-count", type=int, default=1,
                    help="items seen fewer times share the OOV bucket")
     m.add_argument("--epochs", type=int, default=30)
@@ -592,6 +595,10 @@ def train_from_args(args) -> pathlib.Path:
         raise SystemExit("--neighbors must be >= 0 and --neighbor-window >= 1")
     if args.session_knn < 0:
         raise SystemExit("--session-knn must be >= 0")
+    if not 0.0 <= args.session_knn_blend < 1.0:
+        raise SystemExit("--session-knn-blend must be in [0, 1)")
+    if args.session_knn_blend and not args.session_knn:
+        raise SystemExit("--session-knn-blend needs --session-knn > 0")
     log = load_events_from_args(args)
     data = prepare(log, by=args.by, gap_minutes=args.gap_minutes, test_days=args.test_days,
                    exclude_seen=args.exclude_seen)
@@ -609,6 +616,7 @@ def train_from_args(args) -> pathlib.Path:
         neighbors=args.neighbors, neighbor_window=args.neighbor_window, neighbor_offset=args.neighbor_offset,
         session_knn=args.session_knn,
         session_knn_offset=args.session_knn_offset, session_knn_length_power=args.session_knn_length_power,
+        session_knn_blend=args.session_knn_blend,
     )
     info = {"data": data.description}
     if args.warm_start:

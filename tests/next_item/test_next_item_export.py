@@ -26,7 +26,7 @@ def _model(log, encoder="sasrec", epochs=25, repeat=False):
                                                # the session-kNN component: stored sequences in the graph
                                                session_knn=5 if repeat == "session_knn" else 0,
                                                session_knn_history=4, session_knn_length_power=1.0,
-                                               session_knn_offset=1.0)
+                                               session_knn_offset=1.0, session_knn_blend=0.2)
     if model.session_knn:
         model.fit_session_knn(seqs.item_ids)
         assert (model.session_knn_scorer.session_items.numpy() >= 0).any()

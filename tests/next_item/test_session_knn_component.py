@@ -109,6 +109,29 @@ def test_serving_offset_shifts_the_scored_mass_not_the_training_loss():
     assert NextItemRecommender.from_config(model.get_config()).session_knn_offset == 2.5
 
 
+def test_blend_mixes_the_scored_distribution_with_the_normalized_votes():
+    """With session_knn_blend=b the scores are log((1 - b) * softmax(mixture) + b * share), the training
+    loss stays the mixture's, and b=0 leaves the scores as they were."""
+    tf.keras.utils.set_random_seed(0)
+    plain = _model(repeat=True, repeat_item_keys=False, use_event_types=False, use_time_gaps=False)
+    plain.ensure_built()
+    plain.fit_session_knn(TRAIN)
+    blended = plain.clone_with({**plain.get_config(), "session_knn_blend": 0.3})
+    assert NextItemRecommender.from_config(blended.get_config()).session_knn_blend == 0.3
+    x = {"item_id": tf.constant([["", "i1", "i2", "i3"], ["", "", "i8", "i0"]])}
+    p = tf.nn.softmax(plain(x)).numpy()
+    col = plain.item_columns(x["item_id"]).numpy()
+    share = np.exp(plain.session_knn_scorer.catalog_log_share(tf.constant(col)).numpy())
+    share[share < 1e-30] = 0.0
+    assert share[0].sum() == pytest.approx(1.0, rel=1e-5) and share[1].sum() > 0  # i8's stored session
+    np.testing.assert_allclose(np.exp(blended(x).numpy()), 0.7 * p + 0.3 * share, rtol=1e-5, atol=1e-7)
+    y = tf.constant([["i1", "i2", "i3", "i4"], ["", "", "i0", "i9"]])
+    assert blended.next_item_loss(x, y, training=False).numpy() == pytest.approx(
+        plain.next_item_loss(x, y, training=False).numpy(), rel=1e-6)
+    with pytest.raises(ValueError, match="session_knn_blend"):
+        _model(session_knn_blend=1.0)
+
+
 def test_a_training_row_leaves_its_own_sequence_out():
     """Only the 4th sequence pairs i8 with i9: with that sequence left out, i9 gets no session-kNN mass."""
     model = _model(use_event_types=False, use_time_gaps=False)
@@ -161,8 +184,8 @@ def test_recovers_planted_cooccurrence_of_the_simulated_shop():
 
 def test_console_trains_with_session_knn_and_refuses_a_negative_k(tmp_path, capsys):
     """`ecomtf train next-item --session-knn` stores the component in the run; `ecomtf export`,
-    `predict` and `convert` (parity checked by the command) work on it; a negative K is one line on
-    stderr and exit 2."""
+    `predict` and `convert` (parity checked by the command) work on it; a negative K, a blend outside
+    [0, 1) or a blend without the component is one line on stderr and exit 2."""
     import json
     import re
 
@@ -175,13 +198,14 @@ def test_console_trains_with_session_knn_and_refuses_a_negative_k(tmp_path, caps
     run = tmp_path / "run"
     assert main(["train", "next-item", "--data", str(data), "--timestamp-format", "unix_ms", "--max-len", "8",
                  "--dim", "8", "--blocks", "1", "--epochs", "1", "--session-knn", "5", "--session-knn-offset", "2",
-                 "--session-knn-length-power", "1", "--neighbors", "2", "--neighbor-offset", "1.5",
+                 "--session-knn-length-power", "1", "--session-knn-blend", "0.1", "--neighbors", "2",
+                 "--neighbor-offset", "1.5",
                  "--out", str(run)]) == 0
     capsys.readouterr()
     config = json.loads((run / "config.json").read_text())
     assert config["session_knn"] == 5 and config["session_knn_sessions"] >= 20
     assert config["session_knn_offset"] == 2.0 and config["session_knn_length_power"] == 1.0
-    assert config["neighbors"] == 2 and config["neighbor_offset"] == 1.5
+    assert config["neighbors"] == 2 and config["neighbor_offset"] == 1.5 and config["session_knn_blend"] == 0.1
     # The run exports, answers and converts through the console command, store and offsets included.
     export = ecomtf("export", "--run", run, "--out", tmp_path / "export")
     assert export.returncode == 0, export.stderr[-3000:]
@@ -198,3 +222,8 @@ def test_console_trains_with_session_knn_and_refuses_a_negative_k(tmp_path, caps
     bad = ecomtf("train", "next-item", "--data", data, "--session-knn", "-1", "--out", tmp_path / "bad")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1] == "ecomtf: error: --session-knn must be >= 0"
+    for flags, line in ((["--session-knn", "5", "--session-knn-blend", "1"], "must be in [0, 1)"),
+                        (["--session-knn-blend", "0.2"], "needs --session-knn > 0")):
+        bad = ecomtf("train", "next-item", "--data", data, *flags, "--out", tmp_path / "bad")
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr
+        assert bad.stderr.strip().splitlines()[-1].endswith(line)
