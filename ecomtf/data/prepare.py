@@ -307,7 +307,8 @@ def prepare_purchase(
         verbose: print progress.
         workers: processes reading pieces of the input and building
             partitions in parallel (default: the usable cores, at most
-            ``shards``; 1 runs everything in this process). The input is
+            ``shards`` and one per ``ROWS_PER_WORKER`` estimated input rows;
+            1 runs everything in this process). The input is
             split as ``plan_pieces`` says (byte ranges of an uncompressed
             CSV without quotes, Parquet row groups, part files; a gzip file
             is one piece).
@@ -328,13 +329,14 @@ def prepare_purchase(
         shutil.rmtree(out / "_partitions", ignore_errors=True)
     parts = out / "_partitions"
     parts.mkdir(parents=True, exist_ok=True)
+    rows = _estimate_rows(events)
     if shards is None:
-        shards = max(1, int(np.ceil(_estimate_rows(events) / rows_per_shard)))
+        shards = max(1, int(np.ceil(rows / rows_per_shard)))
     source = os.path.basename(os.fspath(events).rstrip("/"))
     report = RejectReport(source=source)
     options = dict(dedupe=dedupe, gap_minutes=gap_minutes, max_length=max_length,
                    purchase_event=purchase_event)
-    with _Runner(default_workers(shards) if workers is None else workers) as runner:
+    with _Runner(default_workers(shards, rows) if workers is None else workers) as runner:
         # Pass 1: stream record batches into user-hash partitions (the
         # workers start meanwhile), in pieces on the workers when the input
         # splits (byte ranges of a CSV file, Parquet row groups, part files).
@@ -366,13 +368,28 @@ def prepare_purchase(
                             runner=runner)
 
 
-def default_workers(shards: int) -> int:
-    """Processes for the per-partition passes: the usable cores, at most one per partition."""
+# Input rows a worker process should have at least (``default_workers``): a
+# second process costs more CPU than it saves below this (a 1M-row file: 2.1-2.4
+# CPU s in this process against 2.6-2.8 s with two workers, and less wall time
+# too on a busy machine; docs/decisions.md, "prepare's workers").
+ROWS_PER_WORKER = 2_000_000
+
+
+def default_workers(shards: int, rows: float | None = None) -> int:
+    """Processes for the per-partition passes.
+
+    The usable cores, at most one per partition and one per
+    ``ROWS_PER_WORKER`` input rows (``rows``, as ``prepare_purchase``
+    estimates them; a smaller input runs in the calling process).
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, shards))
+    n = min(cores, shards)
+    if rows is not None:
+        n = min(n, int(np.ceil(rows / ROWS_PER_WORKER)))
+    return max(1, n)
 
 
 def split_by_partition(table, user_ids, shards: int):
