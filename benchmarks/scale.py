@@ -61,7 +61,7 @@ def prepare_step(path, out) -> dict:
     return {"rows": c["rows_read"], "kept": c["rows_kept"], "rejected": m["reject_report"]["rejected"],
             "train_examples": c["train_examples"], "test_examples": c["test_examples"],
             "shards": m["shards"], "items": len(m["vocabulary"]["item_id"]),
-            "workers": default_workers(m["shards"])}
+            "workers": default_workers(m["shards"], c["rows_read"])}
 
 
 def train_step(prepared, steps) -> dict:

@@ -368,13 +368,17 @@ def iter_event_chunks(
     encoding: str = "utf-8",
     allowed_event_types=None,
     na_values=("",),
+    arrow_events: bool = False,
 ):
     """Yields EventChunks of rows that pass the row-level checks, in file order.
 
     Every row read is counted in ``report`` (kept, or rejected by reason);
     duplicates are not looked for here (see ``finish_events``). Arguments are
     those of ``read_events``. Memory is bounded by one batch (about
-    ``BLOCK_SIZE`` bytes of text) plus what the caller keeps.
+    ``BLOCK_SIZE`` bytes of text) plus what the caller keeps. With
+    ``arrow_events`` the chunks carry their event names as Arrow arrays
+    only (``EventChunk.arrow``; ``event_type`` and ``event_raw`` are None),
+    which is what ``prepare`` writes: no numpy str arrays are made.
 
     Example:
         >>> report = RejectReport("events")
@@ -392,6 +396,7 @@ def iter_event_chunks(
             piece, schema, report, tally, reference=reference, state=state,
             delimiter=delimiter, header=header, encoding=encoding,
             allowed_event_types=allowed_event_types, na_values=na_values,
+            arrow_events=arrow_events,
         )
         if reference is None:
             reference = (os.path.basename(file), state["columns"])
@@ -441,6 +446,7 @@ def iter_piece_chunks(
     encoding: str = "utf-8",
     allowed_event_types=None,
     na_values=("",),
+    arrow_events: bool = False,
 ):
     """Yields the checked EventChunks of one piece of the input (a whole file or a part).
 
@@ -450,7 +456,8 @@ def iter_piece_chunks(
     records of the pieces before it. ``state`` receives ``columns``,
     ``header_line``, ``records`` (records read after the header),
     ``min_len`` (shortest value of the file's last column, when mapped) and
-    ``quoted`` (a quote character was seen in a byte range).
+    ``quoted`` (a quote character was seen in a byte range). ``arrow_events``:
+    as in ``iter_event_chunks``.
     """
     state = {} if state is None else state
     file = piece.file
@@ -476,7 +483,7 @@ def iter_piece_chunks(
     for cols, lines in batches:
         chunk = _validate_batch(
             cols, lines, schema, report, tally, nulls, allowed_event_types, piece.prefix, name,
-            text=not parquet,
+            text=not parquet, numpy_events=not arrow_events,
         )
         if len(chunk):
             yield chunk
@@ -1488,7 +1495,7 @@ def _empty(a) -> np.ndarray:
 
 
 def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, source,
-                    text=True):
+                    text=True, numpy_events=True):
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -1541,9 +1548,9 @@ def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, 
             if not m:
                 tally.unknown_events.setdefault(u, None)
         raw_codes = d.indices.to_numpy(zero_copy_only=False)
-        mapped_np = np.array(mapped, dtype=str) if mapped else np.zeros(0, "U1")
-        events_all = mapped_np[raw_codes] if n else np.zeros(0, "U1")
-        reject("unknown event type", np.strings.str_len(events_all) == 0)
+        # Unknown names by code (one bool a distinct name), not by a str array of every row.
+        unknown = np.array([not m for m in mapped], bool)
+        reject("unknown event type", unknown[raw_codes] if n else np.zeros(0, bool))
 
     ts, ok = parse_timestamps_arrow(cols["timestamp"], schema.timestamp_format, schema.timezone)
     reject("bad timestamp", ~ok)
@@ -1571,12 +1578,24 @@ def _validate_batch(cols, lines, schema, report, tally, nulls, allowed, prefix, 
         raw_events = events
         arrow = {}
     else:
-        events = events_all[keep]
-        raw_np = np.array(uniq, dtype=str) if uniq else np.zeros(0, "U1")
-        raw_events = raw_np[raw_codes[keep]] if len(keep) else np.zeros(0, "U1")
-        kept_codes = pa.array(raw_codes[keep])
-        arrow = {"event_type": pa.array(mapped, pa.string()).take(kept_codes),
-                 "event_raw": d.dictionary.take(kept_codes)}
+        codes = raw_codes if len(keep) == n else raw_codes[keep]
+        if numpy_events:
+            mapped_np = np.array(mapped, dtype=str) if mapped else np.zeros(0, "U1")
+            raw_np = np.array(uniq, dtype=str) if uniq else np.zeros(0, "U1")
+            events = mapped_np[codes] if len(keep) else np.zeros(0, "U1")
+            raw_events = raw_np[codes] if len(keep) else np.zeros(0, "U1")
+        else:
+            events = raw_events = None
+        if schema.event_types is None and pa.types.is_string(cols["event_type"].type):
+            # No renaming: a kept row's name is its name in the file, and the
+            # column itself (trimmed) is both; one object, so ``prepare``
+            # writes it once (``_chunk_table``).
+            names = strings("event_type")
+            arrow = {"event_type": names, "event_raw": names}
+        else:
+            kept_codes = pa.array(codes)
+            arrow = {"event_type": pa.array(mapped, pa.string()).take(kept_codes),
+                     "event_raw": d.dictionary.take(kept_codes)}
     return EventChunk(
         user_id=strings("user_id"),
         item_id=strings("item_id"),

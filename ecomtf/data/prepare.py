@@ -107,6 +107,14 @@ def _crc32(a) -> np.ndarray:
     offsets = np.frombuffer(offsets_buf, np.int32, n + 1, a.offset * 4).astype(np.int64)
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     lengths = np.diff(offsets)
+    width = int(lengths[0])
+    if width and int(offsets[-1] - offsets[0]) == n * width and (lengths == width).all():
+        # Every id has the same length (an export's numeric ids): the bytes
+        # are an [n, width] matrix, one column a step, no sort by length.
+        b = data[int(offsets[0]):int(offsets[0]) + n * width].reshape(n, width)
+        for j in range(width):
+            crc = _CRC_TABLE[(crc ^ b[:, j]) & 0xFF] ^ (crc >> 8)
+        return crc ^ np.uint32(0xFFFFFFFF)
     by_length = np.argsort(-lengths, kind="stable")
     start = offsets[:-1][by_length]
     longest = lengths[by_length]
@@ -123,14 +131,19 @@ def _crc32(a) -> np.ndarray:
 def _chunk_table(chunk: EventChunk):
     import pyarrow as pa
 
-    cols = {
-        "user_id": chunk.user_id, "item_id": chunk.item_id,
-        "event_type": chunk.arrow["event_type"] if "event_type" in chunk.arrow
-        else pa.array(chunk.event_type),
-        "event_raw": chunk.arrow["event_raw"] if "event_raw" in chunk.arrow
-        else pa.array(chunk.event_raw),
-        "timestamp": pa.array(chunk.timestamp), "line": pa.array(chunk.line),
-    }
+    kind = chunk.arrow.get("event_type")
+    raw = chunk.arrow.get("event_raw")
+    if kind is None:
+        kind = pa.array(chunk.event_type)
+        if raw is None and chunk.event_raw is not chunk.event_type:
+            raw = pa.array(chunk.event_raw)
+    cols = {"user_id": chunk.user_id, "item_id": chunk.item_id, "event_type": kind}
+    # The names as written in the file only when the schema renames them
+    # (otherwise they are ``event_type``, one object: see _validate_batch);
+    # ``partition_examples`` compares ``event_type`` for duplicates then.
+    if raw is not None and raw is not kind:
+        cols["event_raw"] = raw
+    cols.update({"timestamp": pa.array(chunk.timestamp), "line": pa.array(chunk.line)})
     if chunk.session_id is not None:
         cols["session_id"] = chunk.session_id
     for name in ("quantity", "price"):
@@ -294,7 +307,8 @@ def prepare_purchase(
         verbose: print progress.
         workers: processes reading pieces of the input and building
             partitions in parallel (default: the usable cores, at most
-            ``shards``; 1 runs everything in this process). The input is
+            ``shards`` and one per ``ROWS_PER_WORKER`` estimated input rows;
+            1 runs everything in this process). The input is
             split as ``plan_pieces`` says (byte ranges of an uncompressed
             CSV without quotes, Parquet row groups, part files; a gzip file
             is one piece).
@@ -315,13 +329,14 @@ def prepare_purchase(
         shutil.rmtree(out / "_partitions", ignore_errors=True)
     parts = out / "_partitions"
     parts.mkdir(parents=True, exist_ok=True)
+    rows = _estimate_rows(events)
     if shards is None:
-        shards = max(1, int(np.ceil(_estimate_rows(events) / rows_per_shard)))
+        shards = max(1, int(np.ceil(rows / rows_per_shard)))
     source = os.path.basename(os.fspath(events).rstrip("/"))
     report = RejectReport(source=source)
     options = dict(dedupe=dedupe, gap_minutes=gap_minutes, max_length=max_length,
                    purchase_event=purchase_event)
-    with _Runner(default_workers(shards) if workers is None else workers) as runner:
+    with _Runner(default_workers(shards, rows) if workers is None else workers) as runner:
         # Pass 1: stream record batches into user-hash partitions (the
         # workers start meanwhile), in pieces on the workers when the input
         # splits (byte ranges of a CSV file, Parquet row groups, part files).
@@ -353,13 +368,28 @@ def prepare_purchase(
                             runner=runner)
 
 
-def default_workers(shards: int) -> int:
-    """Processes for the per-partition passes: the usable cores, at most one per partition."""
+# Input rows a worker process should have at least (``default_workers``): a
+# second process costs more CPU than it saves below this (a 1M-row file: 2.1-2.4
+# CPU s in this process against 2.6-2.8 s with two workers, and less wall time
+# too on a busy machine; docs/decisions.md, "prepare's workers").
+ROWS_PER_WORKER = 2_000_000
+
+
+def default_workers(shards: int, rows: float | None = None) -> int:
+    """Processes for the per-partition passes.
+
+    The usable cores, at most one per partition and one per
+    ``ROWS_PER_WORKER`` input rows (``rows``, as ``prepare_purchase``
+    estimates them; a smaller input runs in the calling process).
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, shards))
+    n = min(cores, shards)
+    if rows is not None:
+        n = min(n, int(np.ceil(rows / ROWS_PER_WORKER)))
+    return max(1, n)
 
 
 def split_by_partition(table, user_ids, shards: int):
@@ -515,7 +545,8 @@ def read_pieces(events, schema, report: RejectReport, parts, shards: int, runner
     # One piece: the whole input in this process.
     writers = {}
     try:
-        for chunk in iter_event_chunks(events, schema, report, **read_options):
+        for chunk in iter_event_chunks(events, schema, report, arrow_events=True,
+                                       **read_options):
             for s, sub in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
                 if s not in writers:
                     writers[s] = _PartitionWriter(parts / f"part-{s:05d}-00000.arrow", sub.schema)
@@ -593,7 +624,7 @@ def _read_piece(args):
     writers = {}
     try:
         for chunk in iter_piece_chunks(piece, schema, report, tally, reference=reference,
-                                       state=state, **read_options):
+                                       state=state, arrow_events=True, **read_options):
             if state.get("quoted"):
                 break  # the caller reads the file in one piece
             for s, sub in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
@@ -631,6 +662,8 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
 
     from ecomtf.data.event_reader import _Lazy
     from ecomtf.data.event_reader import _duplicates
+    from ecomtf.data.event_reader import _empty
+    from ecomtf.data.event_reader import _trimmed
 
     if gap_minutes < 0:
         raise ValueError(f"gap_seconds must be >= 0, got {gap_minutes * 60}")
@@ -651,9 +684,10 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
     # Sessions (sessionize): the given ids, namespaced per user; rows with an
     # empty id (or all rows, without the column) split by inactivity gaps.
     if session is not None:
-        session = pc.utf8_trim_whitespace(session.fill_null("") if session.null_count else session)
-        gap_rows = np.flatnonzero(pc.equal(pc.utf8_length(session), 0).to_numpy(
-            zero_copy_only=False))
+        # Pass 1 trimmed the ids already (``_validate_batch``): ``_trimmed``
+        # checks two bytes a value and trims only a table that needs it.
+        session = _trimmed(session.fill_null("") if session.null_count else session)
+        gap_rows = np.flatnonzero(_empty(session))
     else:
         gap_rows = np.arange(n)
     k = np.zeros(n, np.int64)
@@ -691,8 +725,9 @@ def partition_examples(table, report: RejectReport, *, dedupe: bool = True,
     order = by_key[_ranges(run[runs], np.diff(np.append(run, n))[runs])]
 
     if dedupe and n > 1:
+        raw_name = "event_raw" if "event_raw" in table.column_names else "event_type"
         raw = {"user_id": user_rank, "item_id": _Lazy(col("item_id")),
-               "event_type": _Lazy(col("event_raw"))}
+               "event_type": _Lazy(col(raw_name))}
         if session is not None:
             raw["session_id"] = _Lazy(col("session_id"))
         raw.update({name[6:]: _Lazy(col(name)) for name in table.column_names

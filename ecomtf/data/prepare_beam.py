@@ -115,7 +115,8 @@ def prepare_purchase_beam(
         # Each file is read alone (in parallel on a runner).
         report = RejectReport(source=source)
         batch = 0
-        for chunk in iter_event_chunks(path, schema, report, **read_options):
+        for chunk in iter_event_chunks(path, schema, report, arrow_events=True,
+                                       **read_options):
             for s, rows in split_by_partition(_chunk_table(chunk), chunk.user_id, shards):
                 yield int(s), ((index, batch), _to_ipc(rows))
             batch += 1

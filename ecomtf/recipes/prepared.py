@@ -192,7 +192,8 @@ def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
                         help="user-hash partitions (default: about 250k rows each)")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes reading the log and building partitions in parallel "
-                             "(default: the usable cores; each holds one partition in memory; a "
+                             "(default: the usable cores, one per 2M rows of input, so a smaller "
+                             "log runs in one; each holds one partition in memory; a "
                              "gzip file or a CSV with quotes is read by one)")
     parser.add_argument("--max-length", type=int, default=20)
     parser.add_argument("--gap-minutes", type=float, default=30)

@@ -421,3 +421,58 @@ def test_session_order_packed_and_plain_agree():
             for t in (start, huge):
                 assert prepare._session_order(user, t, code, rows, at=at).tolist() == \
                     want.tolist()
+
+
+def test_renamed_events_keep_their_raw_names_for_duplicates(tmp_path):
+    """With ``event_types`` two rows differing only in the raw name ("pv" and "view", both
+    "view") are not duplicates, as in ``read_events``; without renaming the partitions carry
+    no ``event_raw`` column (it would equal ``event_type``)."""
+    from ecomtf.data import RejectReport
+    from ecomtf.data import iter_event_chunks
+    from ecomtf.data.prepare import _chunk_table
+    from ecomtf.recipes.purchase import events_to_examples
+
+    schema = EventSchema(session="session_id", price="price",
+                         event_types={"pv": "view", "view": "view", "buy": "purchase"})
+    rows = ["user_id,item_id,event_type,timestamp,session_id,price"]
+    for u in range(8):
+        for k in range(5):
+            ev = "buy" if (u % 3 == 0 and k == 4) else ("pv" if k % 2 else "view")
+            rows.append(f"u{u},i{k % 3},{ev},2024-01-0{1 + u % 4}T10:0{k}:00Z,s{u},{k + 1}.5")
+    rows.append("u1,i1,view,2024-01-02T10:01:00Z,s1,2.5")  # row 3 of u1 but "view", not "pv"
+    rows.append(rows[4])  # an exact duplicate
+    path = tmp_path / "e.csv"
+    path.write_text("\n".join(rows) + "\n")
+    log, report = read_events(path, schema)
+    assert report.rejected == {"duplicate": 1}
+    data = events_to_examples(log, max_length=4)
+    for workers in (1, 2):
+        out = tmp_path / f"prep{workers}"
+        m = prepare_purchase(path, schema, out, shards=3, max_length=4, workers=workers)
+        assert m["reject_report"]["rejected"] == {"duplicate": 1}
+        assert m["counts"]["rows_kept"] == len(log)
+        for split, ref in (("train", data.train), ("test", data.test)):
+            feats, labels, sessions_ = _gather(out, split)
+            ref_feats, ref_labels, ref_sessions = _by_session(ref.features, ref.labels, ref.ids)
+            assert sessions_.tolist() == ref_sessions.tolist(), (workers, split)
+            for k in feats:
+                np.testing.assert_array_equal(feats[k], ref_feats[k], err_msg=k)
+    for s, renamed in ((schema, True), (SCHEMA, False)):
+        chunk = next(iter_event_chunks(path, s, RejectReport(), arrow_events=True))
+        assert chunk.event_type is None and chunk.event_raw is None
+        table = _chunk_table(chunk)
+        assert ("event_raw" in table.column_names) is renamed
+        if renamed:
+            assert "pv" in table.column("event_raw").to_pylist()
+            assert "pv" not in table.column("event_type").to_pylist()
+
+
+def test_default_workers_one_per_two_million_rows(monkeypatch):
+    from ecomtf.data import prepare
+
+    monkeypatch.setattr(prepare.os, "sched_getaffinity", lambda _: {0, 1, 2, 3}, raising=False)
+    assert prepare.default_workers(4, 1_000_000) == 1  # a 1M-row log: this process
+    assert prepare.default_workers(20, 5_000_000) == 3
+    assert prepare.default_workers(160, 42_000_000) == 4
+    assert prepare.default_workers(2, 42_000_000) == 2  # at most one per partition
+    assert prepare.default_workers(4) == 4  # without an estimate: the cores
