@@ -1,6 +1,7 @@
 """The Beam pipeline writes the same shards and manifest as the local prepare.
 
-Runs where apache-beam is installed (its own environment, see docs/decisions.md):
+Runs where apache-beam is installed: its own environment (docs/decisions.md), which
+``make test`` creates and runs this file in after the main suite:
     python3.11 -m venv .venv-beam && .venv-beam/bin/pip install -e ".[beam]" pytest
     PYTHONPATH=$PWD .venv-beam/bin/python -m pytest --noconftest tests/data/test_prepare_beam.py
 (--noconftest: the shared conftest imports TensorFlow, which this environment does not need.)
@@ -10,7 +11,8 @@ import json
 
 import pytest
 
-beam = pytest.importorskip("apache_beam")
+beam = pytest.importorskip(
+    "apache_beam", reason="apache-beam lives in .venv-beam; `make test` runs this file there after the main suite")
 
 from ecomtf.data import EventSchema  # noqa: E402
 from ecomtf.data.prepare import prepare_purchase  # noqa: E402
