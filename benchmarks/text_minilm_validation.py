@@ -23,6 +23,8 @@
         --configs '[{"trainable_layers": [0, 2], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4, "fine_tune_schedule": "linear"}]'
     .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
         --configs '[{"trainable_layers": [0, 6], "fine_tune_epochs": 4, "fine_tune_learning_rate": 1e-4}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
+        --configs '[{"trainable_layers": [0, 6], "fine_tune_epochs": 6, "fine_tune_learning_rate": 1e-4}]'
 
 Each config is one ``intent.train(encoder="minilm", wide=True, seed=42)``
 call on the benchmark's train/validation split (``"oos": true``: CLINC150's
