@@ -13,6 +13,18 @@
     .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset clinc150 \
         --configs '[{"oos": true, "trainable_layers": [0, 2], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4}]'
     .venv/bin/python -m benchmarks.text_minilm_validation --dataset banking77 --token-lengths
+    # session 7 (docs/benchmarks/text.md): top 4 at 2e-4, label smoothing, the warm-up + linear-decay
+    # schedule, all 6 layers at 1e-4, each against session 6's top 2 at 2e-4
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
+        --configs '[{"trainable_layers": [0, 4], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
+        --configs '[{"trainable_layers": [0, 2], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4, "label_smoothing": 0.1}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
+        --configs '[{"trainable_layers": [0, 2], "fine_tune_epochs": 4, "fine_tune_learning_rate": 2e-4, "fine_tune_schedule": "linear"}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
+        --configs '[{"trainable_layers": [0, 6], "fine_tune_epochs": 4, "fine_tune_learning_rate": 1e-4}]'
+    .venv/bin/python -u -m benchmarks.text_minilm_validation --dataset banking77 \
+        --configs '[{"trainable_layers": [0, 6], "fine_tune_epochs": 6, "fine_tune_learning_rate": 1e-4}]'
 
 Each config is one ``intent.train(encoder="minilm", wide=True, seed=42)``
 call on the benchmark's train/validation split (``"oos": true``: CLINC150's
