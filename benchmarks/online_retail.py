@@ -197,6 +197,26 @@ def gbm_forecasts(table, cutoff_index, origin_indices, horizon, seed=0):
     return out
 
 
+def usage_checked_combines(text, seeds: int) -> list[str]:
+    """``--ensemble-combine`` -> the combines to score (none with one seed); a bad value is one line and exit 2."""
+    import sys
+
+    def fail(message):
+        print(f"online_retail: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    if text is None:
+        return ["mean"] if seeds > 1 else []
+    combines = [c for c in text.split(",") if c]
+    bad = [c for c in combines if c not in ("mean", "median")]
+    if bad or not combines:
+        fail(f"--ensemble-combine takes mean and/or median (comma-separated), got {text!r}")
+    if seeds < 2:
+        # The seeds are the ensemble's members: one seed has nothing to combine.
+        fail(f"--ensemble-combine {text} needs --seeds N with N >= 2 (the ensemble's members), got --seeds {seeds}")
+    return combines
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--products", type=int, default=200, help="number of series (the top ones by units)")
@@ -230,12 +250,13 @@ def main(argv=None) -> dict:
     p.add_argument("--validation-step", type=int, default=2, help="weeks between validation calibration origins")
     p.add_argument("--refit-each-origin", action="store_true",
                    help="train every method before each scored origin (default: once, before the first)")
-    p.add_argument("--ensemble-combine", default="mean",
-                   help="SalesForecasterEnsemble combine, comma-separated to score several: mean (the members' "
-                        "quantiles averaged), median")
+    p.add_argument("--ensemble-combine", default=None,
+                   help="SalesForecasterEnsemble combine, comma-separated to score several: mean (default; the "
+                        "members' quantiles averaged), median; needs --seeds >= 2 (the members)")
     p.add_argument("--skip-gbm", action="store_true")
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args(argv)
+    combines = usage_checked_combines(args.ensemble_combine, args.seeds)
 
     from benchmarks.common import machine
     from ecomtf.recipes import forecast as recipe
@@ -400,8 +421,7 @@ def main(argv=None) -> dict:
             for c in distinct:
                 val_members[c].append(vals[c])
             validation_calibrated(f"seed {seed}", models, vals)
-    combines = [c for c in args.ensemble_combine.split(",") if c]
-    for combine in combines if args.seeds > 1 else []:
+    for combine in combines:
         name = f"SalesForecaster ensemble of {args.seeds} (one graph)"
         if combine != "mean" or len(combines) > 1:
             name += f", {combine}"

@@ -405,9 +405,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--ensemble", type=int, default=1, metavar="N",
                    help="train N forecasters (seeds --seed, --seed+1, ...) and average them in one exported "
                         "graph; N times the training time")
-    m.add_argument("--ensemble-combine", choices=["mean", "median"], default="mean",
+    m.add_argument("--ensemble-combine", choices=["mean", "median"], default=None,
                    help="how --ensemble joins its members' quantiles: mean (default) or median (one member that "
-                        "trained badly does not pull it)")
+                        "trained badly does not pull it); only with --ensemble N >= 2")
     m.add_argument("--deterministic", action="store_true",
                    help="deterministic TF ops too: the same --seed gives the same forecast bit for bit (slower)")
     e = parser.add_argument_group("evaluation and output")
@@ -462,6 +462,12 @@ def _train_from_args(args) -> pathlib.Path:
         raise DataValidationError(f"--dropout must be in [0, 1), got {args.dropout}")
     if not args.loss_weight_power >= 0.0:  # also refuses nan
         raise DataValidationError(f"--loss-weight-power must be >= 0, got {args.loss_weight_power}")
+    if args.ensemble < 1:
+        raise DataValidationError(f"--ensemble must be >= 1 models, got {args.ensemble}")
+    if args.ensemble_combine is not None and args.ensemble < 2:
+        # One model has nothing to combine: the flag would change nothing.
+        raise DataValidationError(f"--ensemble-combine {args.ensemble_combine} needs --ensemble N with N >= 2 "
+                                  f"(got --ensemble {args.ensemble}: one model, nothing to combine)")
     model, result, info = train(
         table,
         horizon=args.horizon,
@@ -477,7 +483,7 @@ def _train_from_args(args) -> pathlib.Path:
         deterministic=args.deterministic,
         calibrate=args.calibrate,
         ensemble=args.ensemble,
-        ensemble_combine=args.ensemble_combine,
+        ensemble_combine=args.ensemble_combine or "mean",
         quantiles=quantiles,
         lstm_units=args.lstm_units,
         hidden_units=args.hidden_units,

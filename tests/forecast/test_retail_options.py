@@ -212,6 +212,10 @@ def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
     ("--calibration-window", "-3", "--calibration-window must be >= 0 steps, got -3"),
     ("--dropout", "1", "--dropout must be in [0, 1), got 1.0"),
     ("--loss-weight-power", "-0.5", "--loss-weight-power must be >= 0, got -0.5"),
+    ("--ensemble", "0", "--ensemble must be >= 1 models, got 0"),
+    # Without --ensemble N >= 2 the flag would change nothing: refused, not silently accepted.
+    ("--ensemble-combine", "median",
+     "--ensemble-combine median needs --ensemble N with N >= 2 (got --ensemble 1: one model, nothing to combine)"),
 ])
 def test_cli_bad_model_option_values_are_one_line(tmp_path, flag, value, message):
     # That the flags reach the model: the --log-target test above (dropout, loss weight) and
@@ -227,3 +231,29 @@ def test_cli_bad_model_option_values_are_one_line(tmp_path, flag, value, message
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [f"ecomtf train forecast: error: {message}"]
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--seeds", "1", "--ensemble-combine", "median"],
+     "--ensemble-combine median needs --seeds N with N >= 2 (the ensemble's members), got --seeds 1"),
+    (["--seeds", "3", "--ensemble-combine", "mean,avg"],
+     "--ensemble-combine takes mean and/or median (comma-separated), got 'mean,avg'"),
+])
+def test_online_retail_benchmark_refuses_an_ensemble_combine_it_would_ignore(flags, message):
+    # Checked before the data is read: the real command line, one line on stderr, exit code 2.
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.online_retail", *flags], capture_output=True,
+                          text=True, env=env, cwd=root)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"online_retail: error: {message}"
+    # (TensorFlow's own import lines may come first: the benchmark imports ecomtf.)
+    assert [line for line in proc.stderr.splitlines() if "online_retail" in line] == [
+        f"online_retail: error: {message}"]
+    assert proc.stdout == ""
