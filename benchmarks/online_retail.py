@@ -237,6 +237,8 @@ def main(argv=None) -> dict:
     p.add_argument("--loss-weight-power", type=float, default=0.0, help="SalesForecaster loss_weight_power")
     p.add_argument("--log-inputs", action="store_true", help="SalesForecaster log_inputs")
     p.add_argument("--log-target", action="store_true", help="SalesForecaster log_target")
+    p.add_argument("--level-base", choices=("longest", "learned"), default="longest",
+                   help="SalesForecaster level_base")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--units", type=int, default=64, help="SalesForecaster lstm_units and hidden_units")
     p.add_argument("--dropout", type=float, default=0.0, help="SalesForecaster decoder dropout")
@@ -279,7 +281,8 @@ def main(argv=None) -> dict:
           "each origin" if args.refit_each_origin else cutoff)
     model_kwargs = dict(lookback=args.lookback, scale_window=args.scale_window,
                         loss_weight_power=args.loss_weight_power, log_inputs=args.log_inputs,
-                        log_target=args.log_target, lstm_units=args.units, hidden_units=args.units,
+                        log_target=args.log_target, level_base=args.level_base,
+                        lstm_units=args.units, hidden_units=args.units,
                         dropout=args.dropout, calibration_window=args.calibration_window)
     print("forecaster settings", model_kwargs)
 

@@ -45,9 +45,9 @@ def test_auto_ets_level_trend_gaps_and_empty_series():
 # --- SalesForecaster options ---------------------------------------------------
 
 
-def _small(**kwargs):
+def _small(lookback=7, **kwargs):
     table, _ = daily_table(n_days=60)
-    model = SalesForecaster.from_table(table, horizon=5, lookback=7, lstm_units=4, hidden_units=4,
+    model = SalesForecaster.from_table(table, horizon=5, lookback=lookback, lstm_units=4, hidden_units=4,
                                        embedding_dim=2, seed=1, **kwargs)
     w = SalesWindows(table, model.history_length, model.horizon)
     origins = w.origins_at(table.start + 40)
@@ -87,6 +87,36 @@ def test_log_inputs_and_loss_weights_round_trip_and_weigh_by_scale():
         (per_window * [1, 2]).sum() / 3, rel=1e-5)
     plain, _, _ = _small()
     assert float(plain.compute_loss(y=yy, y_pred=pred)) == pytest.approx(per_window.mean(), rel=1e-5)
+
+
+def test_learned_level_base_mixes_the_levels_and_round_trips():
+    longest, feats, _ = _small(lookback=30, log_target=True)
+    learned, _, _ = _small(lookback=30, log_target=True, level_base="learned")
+    want = longest(feats)["quantiles"].numpy()
+    learned(feats)
+    # The shared weights copied over; a gate saturated on the last (longest)
+    # level is the "longest" model exactly, one on the shortest level is not.
+    shared = {w.name.split("/", 1)[-1]: w for w in longest.weights}
+    for w in learned.weights:
+        key = w.name.split("/", 1)[-1]
+        if "level_gate" not in key:
+            w.assign(shared[key])
+    gate = learned.level_gate
+    n = len(learned._level_windows())  # 7, 28 and 30 days
+    assert n == 3 and gate.bias.shape == (n,) and np.all(gate.kernel.numpy() == 0)  # zero init: the levels' mean
+    gate.bias.assign(np.r_[np.full(n - 1, -50.0), 50.0])
+    np.testing.assert_allclose(learned(feats)["quantiles"].numpy(), want, rtol=1e-5, atol=1e-5)
+    gate.bias.assign(np.r_[50.0, np.full(n - 1, -50.0)])
+    shortest = learned(feats)["quantiles"].numpy()
+    assert not np.allclose(shortest, want, atol=1e-3)
+    assert np.all(np.diff(shortest, axis=-1) >= 0)  # still ordered
+    clone = SalesForecaster.from_config(json.loads(json.dumps(learned.get_config())))
+    assert clone.level_base == "learned"
+    clone(feats)
+    clone.set_weights(learned.get_weights())
+    np.testing.assert_allclose(clone(feats)["quantiles"].numpy(), shortest, atol=1e-5)
+    with pytest.raises(ValueError, match="level_base must be one of"):
+        _small(level_base="recent")
 
 
 # --- Week of year in 52- and 53-week years -------------------------------------------
