@@ -394,6 +394,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--loss-weight-power", type=float, default=0.0, metavar="P",
                    help="weigh each window's loss by (series scale / mean scale)^P: 0 (default) every series "
                         "alike, 1 the loss in units (what WAPE scores)")
+    m.add_argument("--scale-window", type=int, default=0, metavar="N",
+                   help="scale each window by the mean of its own last N known steps (0, default: each series' "
+                        "training mean); docs/forecaster.md")
+    m.add_argument("--level-base", choices=["longest", "learned"], default="longest",
+                   help="what the output's multiplicative part scales with: the longest level (default) or a "
+                        "learned mix of the 4-week to yearly levels; docs/forecaster.md")
     m.add_argument("--lstm-units", type=int, default=64)
     m.add_argument("--hidden-units", type=int, default=64)
     m.add_argument("--embedding-dim", type=int, default=8)
@@ -462,6 +468,8 @@ def _train_from_args(args) -> pathlib.Path:
         raise DataValidationError(f"--dropout must be in [0, 1), got {args.dropout}")
     if not args.loss_weight_power >= 0.0:  # also refuses nan
         raise DataValidationError(f"--loss-weight-power must be >= 0, got {args.loss_weight_power}")
+    if args.scale_window < 0:
+        raise DataValidationError(f"--scale-window must be >= 0 steps, got {args.scale_window}")
     if args.ensemble < 1:
         raise DataValidationError(f"--ensemble must be >= 1 models, got {args.ensemble}")
     if args.ensemble_combine is not None and args.ensemble < 2:
@@ -492,6 +500,8 @@ def _train_from_args(args) -> pathlib.Path:
         calibration_window=args.calibration_window,
         dropout=args.dropout,
         loss_weight_power=args.loss_weight_power,
+        scale_window=args.scale_window,
+        level_base=args.level_base,
     )
     run_dir = pathlib.Path(args.out)
     metrics = {"training": info, "reject_report": report.to_dict()}

@@ -230,10 +230,12 @@ def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
     run = tmp_path / "run"
     run_cli("train", "forecast", "--data", data, "--date-col", "week", "--target-col", "sales",
             "--key-cols", "store", "--freq", "W", "--horizon", "4", "--backtest-windows", "0", "--log-target",
-            "--dropout", "0.2", "--loss-weight-power", "1", *TINY, "--out", run)
+            "--dropout", "0.2", "--loss-weight-power", "1", "--scale-window", "13", "--level-base", "learned",
+            *TINY, "--out", run)
     config = json.loads((run / "model_config.json").read_text())
     assert config["log_target"] is True
     assert config["dropout"] == 0.2 and config["loss_weight_power"] == 1.0
+    assert config["scale_window"] == 13 and config["level_base"] == "learned"
     rows = list(__import__("csv").DictReader(open(run / "forecast.csv")))
     assert len(rows) == 2 * 4 and all(np.isfinite(float(r["p90"])) for r in rows)
 
@@ -242,6 +244,7 @@ def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
     ("--calibration-window", "-3", "--calibration-window must be >= 0 steps, got -3"),
     ("--dropout", "1", "--dropout must be in [0, 1), got 1.0"),
     ("--loss-weight-power", "-0.5", "--loss-weight-power must be >= 0, got -0.5"),
+    ("--scale-window", "-1", "--scale-window must be >= 0 steps, got -1"),
     ("--ensemble", "0", "--ensemble must be >= 1 models, got 0"),
     # Without --ensemble N >= 2 the flag would change nothing: refused, not silently accepted.
     ("--ensemble-combine", "median",
