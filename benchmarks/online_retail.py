@@ -197,6 +197,43 @@ def gbm_forecasts(table, cutoff_index, origin_indices, horizon, seed=0):
     return out
 
 
+GBM = "gradient boosting (lags >= horizon)"
+
+
+def paired_against_gbm(summary: dict) -> list[str]:
+    """The forecaster's rows against the GBM, paired over origins: WAPE differences (positive = GBM better).
+
+    One line per forecaster row (each seed, each ensemble): the per-origin
+    differences, their mean and the paired t-test p over origins; then the
+    seeds' (seed, origin) pairs pooled. ``summary``: ``main``'s (or its
+    ``--json`` file's) ``"summary"``.
+    """
+    from scipy.stats import ttest_rel
+
+    if GBM not in summary:
+        return []
+    gbm = np.asarray([r["wape"] for r in summary[GBM]["per_origin"]], np.float64)
+    lines, pooled = [], []
+    for name, row in summary.items():
+        if not name.startswith("SalesForecaster"):
+            continue
+        ours = np.asarray([r["wape"] for r in row["per_origin"]], np.float64)
+        diff = ours - gbm
+        p = float(ttest_rel(ours, gbm).pvalue) if len(diff) > 1 and np.any(diff != diff[0]) else float("nan")
+        lines.append(f"paired with the GBM over origins, {name}: " + " ".join(f"{d:+.2f}" for d in diff)
+                     + f"; mean {diff.mean():+.2f}, t-test p {p:.3f}, ahead on {int((diff < 0).sum())}/{len(diff)}")
+        if " seed " in name:
+            pooled.append((ours, gbm))
+    if pooled:
+        ours = np.concatenate([o for o, _ in pooled])
+        base = np.concatenate([g for _, g in pooled])
+        diff = ours - base
+        lines.append(f"paired with the GBM, {len(diff)} (seed, origin) pairs: mean {diff.mean():+.2f}, t-test p "
+                     f"{float(ttest_rel(ours, base).pvalue):.4f}, forecaster ahead on {int((diff < 0).sum())}"
+                     f"/{len(diff)}")
+    return lines
+
+
 def usage_checked_combines(text, seeds: int) -> list[str]:
     """``--ensemble-combine`` -> the combines to score (none with one seed); a bad value is one line and exit 2."""
     import sys
@@ -257,7 +294,15 @@ def main(argv=None) -> dict:
                         "members' quantiles averaged), median; needs --seeds >= 2 (the members)")
     p.add_argument("--skip-gbm", action="store_true")
     p.add_argument("--json", help="write the figures to this file")
+    p.add_argument("--paired-from", metavar="FILE",
+                   help="only print the paired test against the GBM from a --json file of an earlier run")
     args = p.parse_args(argv)
+    if args.paired_from:
+        with open(args.paired_from) as f:
+            saved = json.load(f)
+        for line in paired_against_gbm(saved["summary"]):
+            print(line)
+        return saved
     combines = usage_checked_combines(args.ensemble_combine, args.seeds)
 
     from benchmarks.common import machine
@@ -450,6 +495,9 @@ def main(argv=None) -> dict:
     if seed_wape:
         print(f"\nforecaster WAPE over seeds: mean {np.mean(seed_wape):.3f}, std {np.std(seed_wape):.3f}, "
               f"range {min(seed_wape):.3f}-{max(seed_wape):.3f}")
+    for line in paired_against_gbm(summary):
+        print(line)
+
     def fmt(values, digits=1):
         return " ".join(f"{v:.{digits}f}" for v in values)
 

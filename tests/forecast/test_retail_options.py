@@ -290,3 +290,21 @@ def test_online_retail_benchmark_refuses_an_ensemble_combine_it_would_ignore(fla
     assert [line for line in proc.stderr.splitlines() if "online_retail" in line] == [
         f"online_retail: error: {message}"]
     assert proc.stdout == ""
+
+
+def test_online_retail_paired_test_against_the_gbm_over_origins():
+    # Session 6's scored figures (docs/benchmarks/forecast.md): seed 0 vs the GBM, p = 0.39 there.
+    from benchmarks.online_retail import GBM
+    from benchmarks.online_retail import paired_against_gbm
+
+    def row(values):
+        return {"per_origin": [{"wape": v} for v in values]}
+
+    summary = {"naive": row([72.1, 74.94, 71.87, 79.21]), GBM: row([59.38, 53.32, 53.67, 57.24]),
+               "SalesForecaster seed 0": row([57.58, 54.11, 56.67, 59.40]),
+               "SalesForecaster seed 1": row([60.02, 55.45, 58.11, 58.56])}
+    lines = paired_against_gbm(summary)
+    assert lines[0] == ("paired with the GBM over origins, SalesForecaster seed 0: -1.80 +0.79 +3.00 +2.16; "
+                        "mean +1.04, t-test p 0.396, ahead on 1/4")
+    assert len(lines) == 3 and "8 (seed, origin) pairs" in lines[2] and "ahead on 1/8" in lines[2]
+    assert paired_against_gbm({"naive": summary["naive"]}) == []
