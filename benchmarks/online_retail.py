@@ -14,7 +14,8 @@ are dropped; the top ``--products`` series by units are scored (a missing week =
 Protocol: ``--origins`` origins ``--step`` weeks apart, the last forecast ending at the last full week (or
 before ``--end``: validation origins earlier than the scored ones); each method is trained ONCE on the weeks
 before the first origin and scored on every origin. Methods, in the same run: the forecaster for each of
-``--seeds`` seeds (options ``--log-target --lookback --scale-window --loss-weight-power --log-inputs``),
+``--seeds`` seeds (options ``--log-target --lookback --scale-window --level-base --loss-weight-power
+--log-inputs``),
 their ensemble (``SalesForecasterEnsemble``: the seeds averaged in one graph), seasonal naive (same week
 last year), naive, moving average over 4 weeks, AutoETS, and a gradient-boosting global model on lags >= the
 horizon (scikit-learn, as in store_item_demand). The P10-P90 coverage of each window is reported raw and
@@ -26,9 +27,12 @@ them (as the CLI calibrates its deployed model on its backtest), and reports tha
 scored windows per window and per horizon step. ``--refit-each-origin`` trains every method (each seed, its
 calibration model, the GBM) before each scored origin instead of once, as a user retraining with all the
 data at each forecast date would; ``--ensemble-combine mean,median`` scores the seeds' ensemble both ways.
+Each forecaster row is paired with the GBM over origins (t-test); ``--paired-from FILE`` reprints that from
+an earlier run's ``--json``.
 
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 3 --log-target --lookback 52 \
-        --dropout 0.2 --loss-weight-power 1 --calibration-window 4 --validation-calibration 2 --refit-each-origin
+        --dropout 0.2 --loss-weight-power 1 --scale-window 13 --level-base learned --calibration-window 4 \
+        --validation-calibration 2 --refit-each-origin
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 2 --end 2011-07-18 --origins 2 --step 2
 """
 
