@@ -14,7 +14,8 @@ are dropped; the top ``--products`` series by units are scored (a missing week =
 Protocol: ``--origins`` origins ``--step`` weeks apart, the last forecast ending at the last full week (or
 before ``--end``: validation origins earlier than the scored ones); each method is trained ONCE on the weeks
 before the first origin and scored on every origin. Methods, in the same run: the forecaster for each of
-``--seeds`` seeds (options ``--log-target --lookback --scale-window --loss-weight-power --log-inputs``),
+``--seeds`` seeds (options ``--log-target --lookback --scale-window --level-base --loss-weight-power
+--log-inputs``),
 their ensemble (``SalesForecasterEnsemble``: the seeds averaged in one graph), seasonal naive (same week
 last year), naive, moving average over 4 weeks, AutoETS, and a gradient-boosting global model on lags >= the
 horizon (scikit-learn, as in store_item_demand). The P10-P90 coverage of each window is reported raw and
@@ -26,9 +27,12 @@ them (as the CLI calibrates its deployed model on its backtest), and reports tha
 scored windows per window and per horizon step. ``--refit-each-origin`` trains every method (each seed, its
 calibration model, the GBM) before each scored origin instead of once, as a user retraining with all the
 data at each forecast date would; ``--ensemble-combine mean,median`` scores the seeds' ensemble both ways.
+Each forecaster row is paired with the GBM over origins (t-test); ``--paired-from FILE`` reprints that from
+an earlier run's ``--json``.
 
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 3 --log-target --lookback 52 \
-        --dropout 0.2 --loss-weight-power 1 --calibration-window 4 --validation-calibration 2 --refit-each-origin
+        --dropout 0.2 --loss-weight-power 1 --scale-window 13 --level-base learned --calibration-window 4 \
+        --validation-calibration 2 --refit-each-origin
     .venv/bin/python -m benchmarks.online_retail --products 100 --seeds 2 --end 2011-07-18 --origins 2 --step 2
 """
 
@@ -197,6 +201,63 @@ def gbm_forecasts(table, cutoff_index, origin_indices, horizon, seed=0):
     return out
 
 
+GBM = "gradient boosting (lags >= horizon)"
+
+
+def paired_against_gbm(summary: dict) -> list[str]:
+    """The forecaster's rows against the GBM, paired over origins: WAPE differences (positive = GBM better).
+
+    One line per forecaster row (each seed, each ensemble): the per-origin
+    differences, their mean and the paired t-test p over origins; then the
+    seeds' (seed, origin) pairs pooled. ``summary``: ``main``'s (or its
+    ``--json`` file's) ``"summary"``.
+    """
+    from scipy.stats import ttest_rel
+
+    if GBM not in summary:
+        return []
+    gbm = np.asarray([r["wape"] for r in summary[GBM]["per_origin"]], np.float64)
+    lines, pooled = [], []
+    for name, row in summary.items():
+        if not name.startswith("SalesForecaster"):
+            continue
+        ours = np.asarray([r["wape"] for r in row["per_origin"]], np.float64)
+        diff = ours - gbm
+        p = float(ttest_rel(ours, gbm).pvalue) if len(diff) > 1 and np.any(diff != diff[0]) else float("nan")
+        lines.append(f"paired with the GBM over origins, {name}: " + " ".join(f"{d:+.2f}" for d in diff)
+                     + f"; mean {diff.mean():+.2f}, t-test p {p:.3f}, ahead on {int((diff < 0).sum())}/{len(diff)}")
+        if " seed " in name:
+            pooled.append((ours, gbm))
+    if pooled:
+        ours = np.concatenate([o for o, _ in pooled])
+        base = np.concatenate([g for _, g in pooled])
+        diff = ours - base
+        lines.append(f"paired with the GBM, {len(diff)} (seed, origin) pairs: mean {diff.mean():+.2f}, t-test p "
+                     f"{float(ttest_rel(ours, base).pvalue):.4f}, forecaster ahead on {int((diff < 0).sum())}"
+                     f"/{len(diff)}")
+    return lines
+
+
+def usage_checked_combines(text, seeds: int) -> list[str]:
+    """``--ensemble-combine`` -> the combines to score (none with one seed); a bad value is one line and exit 2."""
+    import sys
+
+    def fail(message):
+        print(f"online_retail: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    if text is None:
+        return ["mean"] if seeds > 1 else []
+    combines = [c for c in text.split(",") if c]
+    bad = [c for c in combines if c not in ("mean", "median")]
+    if bad or not combines:
+        fail(f"--ensemble-combine takes mean and/or median (comma-separated), got {text!r}")
+    if seeds < 2:
+        # The seeds are the ensemble's members: one seed has nothing to combine.
+        fail(f"--ensemble-combine {text} needs --seeds N with N >= 2 (the ensemble's members), got --seeds {seeds}")
+    return combines
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--products", type=int, default=200, help="number of series (the top ones by units)")
@@ -217,6 +278,8 @@ def main(argv=None) -> dict:
     p.add_argument("--loss-weight-power", type=float, default=0.0, help="SalesForecaster loss_weight_power")
     p.add_argument("--log-inputs", action="store_true", help="SalesForecaster log_inputs")
     p.add_argument("--log-target", action="store_true", help="SalesForecaster log_target")
+    p.add_argument("--level-base", choices=("longest", "learned"), default="longest",
+                   help="SalesForecaster level_base")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--units", type=int, default=64, help="SalesForecaster lstm_units and hidden_units")
     p.add_argument("--dropout", type=float, default=0.0, help="SalesForecaster decoder dropout")
@@ -230,12 +293,21 @@ def main(argv=None) -> dict:
     p.add_argument("--validation-step", type=int, default=2, help="weeks between validation calibration origins")
     p.add_argument("--refit-each-origin", action="store_true",
                    help="train every method before each scored origin (default: once, before the first)")
-    p.add_argument("--ensemble-combine", default="mean",
-                   help="SalesForecasterEnsemble combine, comma-separated to score several: mean (the members' "
-                        "quantiles averaged), median")
+    p.add_argument("--ensemble-combine", default=None,
+                   help="SalesForecasterEnsemble combine, comma-separated to score several: mean (default; the "
+                        "members' quantiles averaged), median; needs --seeds >= 2 (the members)")
     p.add_argument("--skip-gbm", action="store_true")
     p.add_argument("--json", help="write the figures to this file")
+    p.add_argument("--paired-from", metavar="FILE",
+                   help="only print the paired test against the GBM from a --json file of an earlier run")
     args = p.parse_args(argv)
+    if args.paired_from:
+        with open(args.paired_from) as f:
+            saved = json.load(f)
+        for line in paired_against_gbm(saved["summary"]):
+            print(line)
+        return saved
+    combines = usage_checked_combines(args.ensemble_combine, args.seeds)
 
     from benchmarks.common import machine
     from ecomtf.recipes import forecast as recipe
@@ -258,7 +330,8 @@ def main(argv=None) -> dict:
           "each origin" if args.refit_each_origin else cutoff)
     model_kwargs = dict(lookback=args.lookback, scale_window=args.scale_window,
                         loss_weight_power=args.loss_weight_power, log_inputs=args.log_inputs,
-                        log_target=args.log_target, lstm_units=args.units, hidden_units=args.units,
+                        log_target=args.log_target, level_base=args.level_base,
+                        lstm_units=args.units, hidden_units=args.units,
                         dropout=args.dropout, calibration_window=args.calibration_window)
     print("forecaster settings", model_kwargs)
 
@@ -400,8 +473,7 @@ def main(argv=None) -> dict:
             for c in distinct:
                 val_members[c].append(vals[c])
             validation_calibrated(f"seed {seed}", models, vals)
-    combines = [c for c in args.ensemble_combine.split(",") if c]
-    for combine in combines if args.seeds > 1 else []:
+    for combine in combines:
         name = f"SalesForecaster ensemble of {args.seeds} (one graph)"
         if combine != "mean" or len(combines) > 1:
             name += f", {combine}"
@@ -427,6 +499,9 @@ def main(argv=None) -> dict:
     if seed_wape:
         print(f"\nforecaster WAPE over seeds: mean {np.mean(seed_wape):.3f}, std {np.std(seed_wape):.3f}, "
               f"range {min(seed_wape):.3f}-{max(seed_wape):.3f}")
+    for line in paired_against_gbm(summary):
+        print(line)
+
     def fmt(values, digits=1):
         return " ".join(f"{v:.{digits}f}" for v in values)
 

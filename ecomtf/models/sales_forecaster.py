@@ -27,6 +27,8 @@ _EPOCH = np.datetime64("1970-01-01", "D")
 _SHORT_SEASON = {"D": 7, "W": 4}
 _YEAR = {"D": 364, "W": 52}
 _DEFAULT_LOOKBACK = {"D": 56, "W": 26}
+# What the multiplicative part of the output scales with (see ``level_base``).
+LEVEL_BASES = ("longest", "learned")
 
 
 def quantile_name(q: float) -> str:
@@ -134,6 +136,13 @@ class SalesForecaster(tf.keras.Model):
             quantiles, but one bulk order no longer dominates the gradient
             (intermittent, spiky product sales). Negative values (returns)
             keep their sign.
+        level_base: the level the output's multiplicative part scales with:
+            ``"longest"`` (default) the mean over the longest level window
+            (4, 16, 52 or 208 steps of a weekly table, 7, 28, 91 or 364 of a
+            daily one, each capped at ``history_length``), ``"learned"`` a
+            softmax mix of all of them that the decoder chooses per window
+            and horizon step (a seasonal product off season sits far below
+            its year-long level, a rising one above it).
         lstm_units, hidden_units, embedding_dim: sizes.
         dropout: dropout rate in the decoder.
         key_dropout: rate at which training replaces a key or attribute by
@@ -199,6 +208,7 @@ class SalesForecaster(tf.keras.Model):
         loss_weight_power: float = 0.0,
         log_inputs: bool = False,
         log_target: bool = False,
+        level_base: str = "longest",
         lstm_units: int = 64,
         hidden_units: int = 64,
         embedding_dim: int = 8,
@@ -247,6 +257,9 @@ class SalesForecaster(tf.keras.Model):
         self.loss_weight_power = float(loss_weight_power)
         self.log_inputs = bool(log_inputs)
         self.log_target = bool(log_target)
+        if level_base not in LEVEL_BASES:
+            raise ValueError(f"level_base must be one of {LEVEL_BASES}, got {level_base!r}")
+        self.level_base = level_base
         self.lstm_units = int(lstm_units)
         self.hidden_units = int(hidden_units)
         self.embedding_dim = int(embedding_dim)
@@ -312,6 +325,14 @@ class SalesForecaster(tf.keras.Model):
         self.decoder_dropout = tf.keras.layers.Dropout(self.dropout, seed=seed)
         self.head = QuantileHead(self.quantiles, name="quantiles")
         self.level_head = QuantileHead(self.quantiles, name="level_quantiles")
+        # "learned": each horizon step's base level is a softmax mix of the
+        # recent levels (4 weeks ... a year), chosen by the decoder per window
+        # (zero init: their plain mean at the start of training).
+        self.level_gate = (
+            tf.keras.layers.Dense(len(self._level_windows()), kernel_initializer="zeros", name="level_gate")
+            if self.level_base == "learned"
+            else None
+        )
         self.horizon_embedding = self.add_weight(
             name="horizon_embedding",
             shape=(self.horizon, 8),
@@ -489,8 +510,15 @@ class SalesForecaster(tf.keras.Model):
         z = self.decoder_dropout(z, training=training)
         # Additive and multiplicative parts: retail series are mostly "recent
         # level x weekday x season"; a product is hard for a ReLU MLP to fit.
-        # The base is the longest (least noisy) level.
-        level = tf.maximum(levels[:, len(self._level_windows()) - 1], 0.0)[:, None, None]
+        # The base is the longest (least noisy) level, or (level_base="learned")
+        # a per-step mix of the levels: an off-season product's year-long level
+        # is far above its recent one, a rising product's below it.
+        n_levels = len(self._level_windows())
+        if self.level_gate is not None:
+            gate = tf.nn.softmax(self.level_gate(z), axis=-1)  # [B, h, n_levels]
+            level = tf.reduce_sum(gate * tf.maximum(levels[:, None, :n_levels], 0.0), axis=-1, keepdims=True)
+        else:
+            level = tf.maximum(levels[:, n_levels - 1], 0.0)[:, None, None]
         if self.log_target:
             transformed = self.head(z) + level * self.level_head(z)
             quantiles = _signed_expm1(transformed) * scale[:, None, None]
@@ -694,6 +722,7 @@ class SalesForecaster(tf.keras.Model):
             "loss_weight_power": self.loss_weight_power,
             "log_inputs": self.log_inputs,
             "log_target": self.log_target,
+            "level_base": self.level_base,
             "lstm_units": self.lstm_units,
             "hidden_units": self.hidden_units,
             "embedding_dim": self.embedding_dim,

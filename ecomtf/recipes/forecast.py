@@ -394,6 +394,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--loss-weight-power", type=float, default=0.0, metavar="P",
                    help="weigh each window's loss by (series scale / mean scale)^P: 0 (default) every series "
                         "alike, 1 the loss in units (what WAPE scores)")
+    m.add_argument("--scale-window", type=int, default=0, metavar="N",
+                   help="scale each window by the mean of its own last N known steps (0, default: each series' "
+                        "training mean); docs/forecaster.md")
+    m.add_argument("--level-base", choices=["longest", "learned"], default="longest",
+                   help="what the output's multiplicative part scales with: the longest level (default) or a "
+                        "learned mix of the 4-week to yearly levels; docs/forecaster.md")
     m.add_argument("--lstm-units", type=int, default=64)
     m.add_argument("--hidden-units", type=int, default=64)
     m.add_argument("--embedding-dim", type=int, default=8)
@@ -405,9 +411,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--ensemble", type=int, default=1, metavar="N",
                    help="train N forecasters (seeds --seed, --seed+1, ...) and average them in one exported "
                         "graph; N times the training time")
-    m.add_argument("--ensemble-combine", choices=["mean", "median"], default="mean",
+    m.add_argument("--ensemble-combine", choices=["mean", "median"], default=None,
                    help="how --ensemble joins its members' quantiles: mean (default) or median (one member that "
-                        "trained badly does not pull it)")
+                        "trained badly does not pull it); only with --ensemble N >= 2")
     m.add_argument("--deterministic", action="store_true",
                    help="deterministic TF ops too: the same --seed gives the same forecast bit for bit (slower)")
     e = parser.add_argument_group("evaluation and output")
@@ -462,6 +468,14 @@ def _train_from_args(args) -> pathlib.Path:
         raise DataValidationError(f"--dropout must be in [0, 1), got {args.dropout}")
     if not args.loss_weight_power >= 0.0:  # also refuses nan
         raise DataValidationError(f"--loss-weight-power must be >= 0, got {args.loss_weight_power}")
+    if args.scale_window < 0:
+        raise DataValidationError(f"--scale-window must be >= 0 steps, got {args.scale_window}")
+    if args.ensemble < 1:
+        raise DataValidationError(f"--ensemble must be >= 1 models, got {args.ensemble}")
+    if args.ensemble_combine is not None and args.ensemble < 2:
+        # One model has nothing to combine: the flag would change nothing.
+        raise DataValidationError(f"--ensemble-combine {args.ensemble_combine} needs --ensemble N with N >= 2 "
+                                  f"(got --ensemble {args.ensemble}: one model, nothing to combine)")
     model, result, info = train(
         table,
         horizon=args.horizon,
@@ -477,7 +491,7 @@ def _train_from_args(args) -> pathlib.Path:
         deterministic=args.deterministic,
         calibrate=args.calibrate,
         ensemble=args.ensemble,
-        ensemble_combine=args.ensemble_combine,
+        ensemble_combine=args.ensemble_combine or "mean",
         quantiles=quantiles,
         lstm_units=args.lstm_units,
         hidden_units=args.hidden_units,
@@ -486,6 +500,8 @@ def _train_from_args(args) -> pathlib.Path:
         calibration_window=args.calibration_window,
         dropout=args.dropout,
         loss_weight_power=args.loss_weight_power,
+        scale_window=args.scale_window,
+        level_base=args.level_base,
     )
     run_dir = pathlib.Path(args.out)
     metrics = {"training": info, "reject_report": report.to_dict()}

@@ -45,9 +45,9 @@ def test_auto_ets_level_trend_gaps_and_empty_series():
 # --- SalesForecaster options ---------------------------------------------------
 
 
-def _small(**kwargs):
+def _small(lookback=7, **kwargs):
     table, _ = daily_table(n_days=60)
-    model = SalesForecaster.from_table(table, horizon=5, lookback=7, lstm_units=4, hidden_units=4,
+    model = SalesForecaster.from_table(table, horizon=5, lookback=lookback, lstm_units=4, hidden_units=4,
                                        embedding_dim=2, seed=1, **kwargs)
     w = SalesWindows(table, model.history_length, model.horizon)
     origins = w.origins_at(table.start + 40)
@@ -87,6 +87,36 @@ def test_log_inputs_and_loss_weights_round_trip_and_weigh_by_scale():
         (per_window * [1, 2]).sum() / 3, rel=1e-5)
     plain, _, _ = _small()
     assert float(plain.compute_loss(y=yy, y_pred=pred)) == pytest.approx(per_window.mean(), rel=1e-5)
+
+
+def test_learned_level_base_mixes_the_levels_and_round_trips():
+    longest, feats, _ = _small(lookback=30, log_target=True)
+    learned, _, _ = _small(lookback=30, log_target=True, level_base="learned")
+    want = longest(feats)["quantiles"].numpy()
+    learned(feats)
+    # The shared weights copied over; a gate saturated on the last (longest)
+    # level is the "longest" model exactly, one on the shortest level is not.
+    shared = {w.name.split("/", 1)[-1]: w for w in longest.weights}
+    for w in learned.weights:
+        key = w.name.split("/", 1)[-1]
+        if "level_gate" not in key:
+            w.assign(shared[key])
+    gate = learned.level_gate
+    n = len(learned._level_windows())  # 7, 28 and 30 days
+    assert n == 3 and gate.bias.shape == (n,) and np.all(gate.kernel.numpy() == 0)  # zero init: the levels' mean
+    gate.bias.assign(np.r_[np.full(n - 1, -50.0), 50.0])
+    np.testing.assert_allclose(learned(feats)["quantiles"].numpy(), want, rtol=1e-5, atol=1e-5)
+    gate.bias.assign(np.r_[50.0, np.full(n - 1, -50.0)])
+    shortest = learned(feats)["quantiles"].numpy()
+    assert not np.allclose(shortest, want, atol=1e-3)
+    assert np.all(np.diff(shortest, axis=-1) >= 0)  # still ordered
+    clone = SalesForecaster.from_config(json.loads(json.dumps(learned.get_config())))
+    assert clone.level_base == "learned"
+    clone(feats)
+    clone.set_weights(learned.get_weights())
+    np.testing.assert_allclose(clone(feats)["quantiles"].numpy(), shortest, atol=1e-5)
+    with pytest.raises(ValueError, match="level_base must be one of"):
+        _small(level_base="recent")
 
 
 # --- Week of year in 52- and 53-week years -------------------------------------------
@@ -200,10 +230,12 @@ def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
     run = tmp_path / "run"
     run_cli("train", "forecast", "--data", data, "--date-col", "week", "--target-col", "sales",
             "--key-cols", "store", "--freq", "W", "--horizon", "4", "--backtest-windows", "0", "--log-target",
-            "--dropout", "0.2", "--loss-weight-power", "1", *TINY, "--out", run)
+            "--dropout", "0.2", "--loss-weight-power", "1", "--scale-window", "13", "--level-base", "learned",
+            *TINY, "--out", run)
     config = json.loads((run / "model_config.json").read_text())
     assert config["log_target"] is True
     assert config["dropout"] == 0.2 and config["loss_weight_power"] == 1.0
+    assert config["scale_window"] == 13 and config["level_base"] == "learned"
     rows = list(__import__("csv").DictReader(open(run / "forecast.csv")))
     assert len(rows) == 2 * 4 and all(np.isfinite(float(r["p90"])) for r in rows)
 
@@ -212,6 +244,11 @@ def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
     ("--calibration-window", "-3", "--calibration-window must be >= 0 steps, got -3"),
     ("--dropout", "1", "--dropout must be in [0, 1), got 1.0"),
     ("--loss-weight-power", "-0.5", "--loss-weight-power must be >= 0, got -0.5"),
+    ("--scale-window", "-1", "--scale-window must be >= 0 steps, got -1"),
+    ("--ensemble", "0", "--ensemble must be >= 1 models, got 0"),
+    # Without --ensemble N >= 2 the flag would change nothing: refused, not silently accepted.
+    ("--ensemble-combine", "median",
+     "--ensemble-combine median needs --ensemble N with N >= 2 (got --ensemble 1: one model, nothing to combine)"),
 ])
 def test_cli_bad_model_option_values_are_one_line(tmp_path, flag, value, message):
     # That the flags reach the model: the --log-target test above (dropout, loss weight) and
@@ -227,3 +264,47 @@ def test_cli_bad_model_option_values_are_one_line(tmp_path, flag, value, message
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [f"ecomtf train forecast: error: {message}"]
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--seeds", "1", "--ensemble-combine", "median"],
+     "--ensemble-combine median needs --seeds N with N >= 2 (the ensemble's members), got --seeds 1"),
+    (["--seeds", "3", "--ensemble-combine", "mean,avg"],
+     "--ensemble-combine takes mean and/or median (comma-separated), got 'mean,avg'"),
+])
+def test_online_retail_benchmark_refuses_an_ensemble_combine_it_would_ignore(flags, message):
+    # Checked before the data is read: the real command line, one line on stderr, exit code 2.
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.online_retail", *flags], capture_output=True,
+                          text=True, env=env, cwd=root)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"online_retail: error: {message}"
+    # (TensorFlow's own import lines may come first: the benchmark imports ecomtf.)
+    assert [line for line in proc.stderr.splitlines() if "online_retail" in line] == [
+        f"online_retail: error: {message}"]
+    assert proc.stdout == ""
+
+
+def test_online_retail_paired_test_against_the_gbm_over_origins():
+    # Session 6's scored figures (docs/benchmarks/forecast.md): seed 0 vs the GBM, p = 0.39 there.
+    from benchmarks.online_retail import GBM
+    from benchmarks.online_retail import paired_against_gbm
+
+    def row(values):
+        return {"per_origin": [{"wape": v} for v in values]}
+
+    summary = {"naive": row([72.1, 74.94, 71.87, 79.21]), GBM: row([59.38, 53.32, 53.67, 57.24]),
+               "SalesForecaster seed 0": row([57.58, 54.11, 56.67, 59.40]),
+               "SalesForecaster seed 1": row([60.02, 55.45, 58.11, 58.56])}
+    lines = paired_against_gbm(summary)
+    assert lines[0] == ("paired with the GBM over origins, SalesForecaster seed 0: -1.80 +0.79 +3.00 +2.16; "
+                        "mean +1.04, t-test p 0.396, ahead on 1/4")
+    assert len(lines) == 3 and "8 (seed, origin) pairs" in lines[2] and "ahead on 1/8" in lines[2]
+    assert paired_against_gbm({"naive": summary["naive"]}) == []
