@@ -3,6 +3,7 @@ week-of-year across 52/53-week years, and the Online Retail II aggregation level
 
 import gzip
 import json
+import re
 
 import numpy as np
 import pytest
@@ -238,6 +239,12 @@ def test_cli_log_target_flag_reaches_the_saved_model(tmp_path):
     assert config["scale_window"] == 13 and config["level_base"] == "learned"
     rows = list(__import__("csv").DictReader(open(run / "forecast.csv")))
     assert len(rows) == 2 * 4 and all(np.isfinite(float(r["p90"])) for r in rows)
+    # The learned level mix exports and converts like the default model (parity printed by `convert`).
+    run_cli("export", "--run", run, "--out", tmp_path / "export")
+    assert list((tmp_path / "export").glob("*/saved_model.pb"))
+    conv = run_cli("convert", "--run", run, "--out", tmp_path / "f.tflite")
+    relative = re.search(r"relative to max \|output\| \S+: (\S+)\)", conv.stdout)
+    assert relative and float(relative.group(1)) <= 1e-4, conv.stdout
 
 
 @pytest.mark.parametrize("flag, value, message", [
