@@ -476,3 +476,27 @@ def test_default_workers_one_per_two_million_rows(monkeypatch):
     assert prepare.default_workers(160, 42_000_000) == 4
     assert prepare.default_workers(2, 42_000_000) == 2  # at most one per partition
     assert prepare.default_workers(4) == 4  # without an estimate: the cores
+
+
+@pytest.mark.parametrize("ids", [
+    ["7245601", "5196438", "0000001", "9999999"],                 # fixed width: the matrix path
+    ["u1", "", "user-22", "ü-ñ", "1234567890123456789", "u1"],   # mixed lengths, empty, multi-byte UTF-8
+])
+def test_shard_of_is_zlib_crc32_on_every_path(ids):
+    # Partitions must be stable across processes, machines and the Beam pipeline:
+    # shard_of promises zlib.crc32 of the UTF-8 bytes, whichever numpy path computes it.
+    import zlib
+
+    import pyarrow as pa
+
+    from ecomtf.data.prepare import shard_of
+
+    want = np.array([zlib.crc32(s.encode()) % 97 for s in ids])
+    np.testing.assert_array_equal(shard_of(ids, 97), want)
+    # A slice (non-zero offset into the buffers) and a chunked array give the same.
+    padded = pa.array(["x"] + ids + ["yy"])
+    np.testing.assert_array_equal(shard_of(padded.slice(1, len(ids)), 97), want)
+    np.testing.assert_array_equal(shard_of(pa.chunked_array([ids[:2], ids[2:]]), 97), want)
+    # A null counts as the empty id.
+    np.testing.assert_array_equal(shard_of(pa.array([None, ids[0]]), 97),
+                                  [zlib.crc32(b"") % 97, want[0]])
